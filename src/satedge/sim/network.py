@@ -1,0 +1,285 @@
+"""The simulated network: reset, the pure cost of an action, and the slot-to-slot dynamics.
+
+:class:`EdgeNetwork` holds what never changes within a scenario (the constellation, the ISL
+candidate table, the server table) and advances a :class:`~satedge.sim.state.SlotState` for a
+batch of B scenarios in one array program. Randomness: every environment of the batch owns a
+``numpy.random.Generator``; each slot consumes a fixed-size block of uniforms, standard normals and
+standard-gamma variates from it, in a fixed order, so that B environments stepped together equal
+the same B environments stepped one by one.
+
+Order of events in a slot [choice]: the action's server choices and powers are evaluated at the
+state observed at the start of the slot (positions, channels, geometry); the UAV moves it commands
+take effect at the end of the slot, together with IoTD mobility, orbital motion, new tasks and new
+fading. The mask the agent sees is therefore exact for the slot it acts in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from satedge.sim import channels, isl, orbits, zoo
+from satedge.sim.cost import ServerTable, action_cost, feasibility_mask
+from satedge.sim.scenario import Scenario
+from satedge.sim.state import Outcome, SlotState
+from satedge.sim.tasks import poisson_cdf_table, sample_tasks, uniforms_per_slot
+
+__all__ = ["EdgeNetwork", "build_server_table"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+Rngs = Sequence[np.random.Generator]
+DAY_S = 86_400.0
+
+
+def build_server_table(sc: Scenario) -> ServerTable:
+    """Server constants for a scenario: M UAVs, then the N candidate slots (slot 0 = access)."""
+    models = zoo.load_zoo()
+    hardware = zoo.load_hardware()
+    names = [sc.uav.model] * sc.n_uavs + [sc.satellite.access_model] + [
+        sc.satellite.other_models[i % len(sc.satellite.other_models)]
+        for i in range(sc.n_candidates - 1)]
+    hw_names = [sc.uav.hardware] * sc.n_uavs + [sc.satellite.hardware] * sc.n_candidates
+    for key, name in (("uav.hardware", sc.uav.hardware), ("satellite.hardware",
+                                                          sc.satellite.hardware)):
+        if name not in hardware:
+            raise ValueError(f"{key}={name!r} is not in the hardware table; choose one of "
+                             f"{sorted(hardware)}")
+    for name in names:
+        if name not in models:
+            raise ValueError(f"model {name!r} is not in the MLLM zoo; choose one of "
+                             f"{sorted(models)}")
+    s_in, s_out, acc = [], [], []
+    for name, hw_name in zip(names, hw_names, strict=True):
+        model, hw = models[name], hardware[hw_name]
+        per = [float(zoo.inference_time_s(sc.compute.cost_model, model, hw, i, o))
+               for i, o in ((1.0, 0.0), (0.0, 1.0))]
+        s_in.append(per[0])
+        s_out.append(per[1])
+        acc.append(zoo.accuracy(model, sc.compute.accuracy_scale, sc.compute.precision))
+    power = [sc.uav.compute_power_w] * sc.n_uavs + [sc.satellite.compute_power_w] * sc.n_candidates
+    return ServerTable(
+        n_uavs=sc.n_uavs, accuracy=np.array(acc), s_per_input_token=np.array(s_in),
+        s_per_output_token=np.array(s_out),
+        vision_tokens=np.array([float(models[n].vision_tokens) for n in names]),
+        compute_power_w=np.array(power, dtype=np.float64), model_names=tuple(names))
+
+
+class EdgeNetwork:
+    """The network of one scenario, stepping a batch of environments.
+
+    Args:
+        scenario: a validated :class:`~satedge.sim.scenario.Scenario`.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = sc = scenario
+        self.servers = build_server_table(sc)
+        self.constellation = _constellation(sc)
+        adjacency = isl.plus_grid_adjacency(self.constellation.planes,
+                                            self.constellation.sats_per_plane,
+                                            self.constellation.phasing)
+        self.candidates = isl.candidate_table(adjacency, sc.n_candidates)
+        lat, lon = np.radians(sc.area_lat_deg), np.radians(sc.area_lon_deg)
+        self.ground_ecef_m = orbits.ground_ecef_m(lat, lon)
+        self.elevation_min_rad = float(np.radians(sc.constellation.elevation_min_deg))
+        self.shadowing = channels.SHADOWING[sc.satellite.shadowing]
+        k, m, r = sc.n_iotds, sc.n_uavs, sc.tasks.max_requests
+        self._n_task_u = uniforms_per_slot(k, r)
+        self.slot_sizes = (self._n_task_u + 3 * k, 2 * k * m + 2 * k, k)
+        self.reset_sizes = (1 + 5 * k + 2 * m,)
+
+    # -- randomness ----------------------------------------------------------------------
+    def _draw_slot(self, rngs: Rngs) -> tuple[FloatArray, FloatArray, FloatArray]:
+        n_u, n_z, n_g = self.slot_sizes
+        u, z, g = (np.empty((len(rngs), n)) for n in (n_u, n_z, n_g))
+        shape = self.shadowing.m
+        for i, rng in enumerate(rngs):
+            rng.random(out=u[i])
+            rng.standard_normal(out=z[i])
+            rng.standard_gamma(shape, out=g[i])
+        return u, z, g
+
+    # -- reset ---------------------------------------------------------------------------
+    def reset(self, rngs: Rngs) -> SlotState:
+        """Initial states: random time of day, positions and per-IoTD arrival rates."""
+        sc, b = self.scenario, len(rngs)
+        k, m = sc.n_iotds, sc.n_uavs
+        u = np.empty((b, self.reset_sizes[0]))
+        for i, rng in enumerate(rngs):
+            rng.random(out=u[i])
+        t0, rate_u, iotd_u, target_u, uav_u = np.split(u, np.cumsum([1, k, 2 * k, 2 * k]),
+                                                       axis=1)
+        lo, hi = sc.tasks.arrival_rate_min, sc.tasks.arrival_rate_max
+        cdf = poisson_cdf_table(lo + (hi - lo) * rate_u, sc.tasks.max_requests)
+        no_sat = np.full(b, -1, dtype=np.int64)
+        return self._new_slot(
+            rngs, slot=np.zeros(b, dtype=np.int64), time_s=t0[:, 0] * DAY_S,
+            iotd_xy=iotd_u.reshape(b, k, 2) * sc.area_m,
+            target_xy=target_u.reshape(b, k, 2) * sc.area_m,
+            uav_xy=uav_u.reshape(b, m, 2) * sc.area_m, cdf=cdf, prev_access=no_sat,
+            prev_set_time=np.zeros(b))
+
+    # -- the pure cost function ----------------------------------------------------------
+    def cost(self, state: SlotState, server: IntArray, power_w: FloatArray) -> Outcome:
+        """Latency, energy and failures of an action at ``state`` without stepping (pure).
+
+        Args:
+            state: the slot's state.
+            server: [B, K] server index per IoTD (0..M-1 UAVs, M.. candidate satellites).
+            power_w: [B, K] transmit powers (W); clipped to [p_min, p_max] (constraint 31d).
+        """
+        lo, hi = self.scenario.iotd.power_min_w, self.scenario.iotd.power_max_w
+        return action_cost(self.scenario, self.servers, state, server,
+                           np.clip(power_w, lo, hi))
+
+    # -- dynamics ------------------------------------------------------------------------
+    def step(self, state: SlotState, server: IntArray, power_w: FloatArray,
+             uav_move_m: FloatArray, rngs: Rngs) -> tuple[Outcome, SlotState]:
+        """Evaluate the action at ``state``, then advance every environment by one slot.
+
+        Args:
+            uav_move_m: [B, M, 2] commanded UAV displacement (m); its length is capped at
+                ``v_max * tau`` and the UAVs stay inside the area.
+        """
+        outcome = self.cost(state, server, power_w)
+        return outcome, self.advance(state, uav_move_m, rngs)
+
+    def advance(self, state: SlotState, uav_move_m: FloatArray, rngs: Rngs) -> SlotState:
+        """The next slot's state after UAV moves, mobility, orbital motion and new draws."""
+        sc = self.scenario
+        step_max = sc.uav.speed_max_m_s * sc.slot_s
+        move = np.asarray(uav_move_m, dtype=np.float64)
+        norm = np.linalg.norm(move, axis=-1, keepdims=True)
+        move = move * np.minimum(1.0, step_max / np.maximum(norm, 1e-12))
+        uav_xy = np.clip(state.uav_xy_m + move, 0.0, sc.area_m)
+        return self._new_slot(
+            rngs, slot=state.slot + 1, time_s=state.time_s + sc.slot_s, iotd_xy=state.iotd_xy_m,
+            target_xy=state.iotd_target_xy_m, uav_xy=uav_xy, cdf=state.poisson_cdf,
+            prev_access=state.access_sat, prev_set_time=state.set_time_s, moving=True)
+
+    def _new_slot(self, rngs: Rngs, *, slot: IntArray, time_s: FloatArray, iotd_xy: FloatArray,
+                  target_xy: FloatArray, uav_xy: FloatArray, cdf: FloatArray,
+                  prev_access: IntArray, prev_set_time: FloatArray,
+                  moving: bool = False) -> SlotState:
+        sc = self.scenario
+        u, z, g = self._draw_slot(rngs)
+        u_task, u_move, u_phase = np.split(u, [self._n_task_u, self._n_task_u + 2 * sc.n_iotds],
+                                           axis=1)
+        if moving:
+            iotd_xy, target_xy = self._mobility(iotd_xy, target_xy, u_move)
+        tasks = sample_tasks(
+            u_task, cdf, image_bits=(sc.tasks.image_bits_min, sc.tasks.image_bits_max),
+            text_tokens=(sc.tasks.text_tokens_min, sc.tasks.text_tokens_max),
+            bits_per_text_token=sc.tasks.bits_per_text_token, service_mix=sc.tasks.service_mix,
+            deadline_s=(sc.tasks.deadline_min_s, sc.tasks.deadline_max_s),
+            accuracy_min=(sc.tasks.accuracy_min, sc.tasks.accuracy_max))
+        access, handover, set_time, slant, cand, hops, path = self._geometry(
+            time_s, prev_access, prev_set_time)
+        uav_gain, horizontal = self._uav_channel(iotd_xy, uav_xy, z)
+        sat_gain = self._sat_channel(slant, g, u_phase, z)
+        state = SlotState(
+            slot=slot, time_s=time_s, iotd_xy_m=iotd_xy, iotd_target_xy_m=target_xy,
+            uav_xy_m=uav_xy, poisson_cdf=cdf, tasks=tasks, uav_gain=uav_gain,
+            uav_horizontal_m=horizontal, sat_gain=sat_gain, access_sat=access, handover=handover,
+            set_time_s=set_time, slant_range_m=slant, candidate_sats=cand, candidate_hops=hops,
+            candidate_path_m=path, mask=np.zeros((0,), dtype=bool))
+        mask = feasibility_mask(sc, self.servers, state)
+        return dataclasses.replace(state, mask=mask)
+
+    def _mobility(self, xy: FloatArray, target: FloatArray,
+                  u: FloatArray) -> tuple[FloatArray, FloatArray]:
+        sc = self.scenario
+        step = sc.iotd.speed_m_s * sc.slot_s
+        u = u.reshape(xy.shape)
+        if sc.iotd.mobility == "static":
+            return xy, target
+        if sc.iotd.mobility == "random_walk":
+            angle = 2.0 * np.pi * u[..., 0]
+            delta = step * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+            return np.clip(xy + delta, 0.0, sc.area_m), target
+        to_target = target - xy  # random waypoint
+        dist = np.linalg.norm(to_target, axis=-1, keepdims=True)
+        arrived = dist <= step
+        moved = xy + to_target * (step / np.maximum(dist, 1e-12))
+        new_xy = np.where(arrived, target, moved)
+        return new_xy, np.where(arrived, u * sc.area_m, target)
+
+    def _uav_channel(self, iotd_xy: FloatArray, uav_xy: FloatArray,
+                     z: FloatArray) -> tuple[FloatArray, FloatArray]:
+        sc = self.scenario
+        b, k, m = iotd_xy.shape[0], sc.n_iotds, sc.n_uavs
+        horizontal = channels.horizontal_distance_m(iotd_xy, uav_xy)
+        dist = np.sqrt(horizontal**2 + sc.uav.altitude_m**2)
+        large = channels.ground_uav_large_scale_gain(dist, sc.channel.beta0_db,
+                                                     sc.channel.path_loss_exponent)
+        zr = z[:, : 2 * k * m].reshape(b, k, m, 2)
+        small = channels.rician_power_gain(zr[..., 0], zr[..., 1],
+                                           channels.db_to_linear(sc.channel.rician_k_db))
+        return large * small, horizontal
+
+    def _sat_channel(self, slant_m: FloatArray, g: FloatArray, u_phase: FloatArray,
+                     z: FloatArray) -> FloatArray:
+        sc = self.scenario
+        k, m = sc.n_iotds, sc.n_uavs
+        zs = z[:, 2 * k * m:].reshape(-1, k, 2)
+        small = channels.shadowed_rician_power_gain(g, u_phase, zs[..., 0], zs[..., 1],
+                                                    self.shadowing,
+                                                    normalise=sc.satellite.normalise_fading)
+        large = channels.ground_satellite_gain(np.maximum(slant_m, 1.0), sc.satellite.carrier_hz,
+                                               sc.iotd.antenna_gain_dbi,
+                                               sc.satellite.antenna_gain_dbi)
+        return np.asarray(large[:, None] * small)
+
+    def _geometry(self, t: FloatArray, prev: IntArray, prev_set: FloatArray) -> tuple[
+            IntArray, NDArray[np.bool_], FloatArray, FloatArray, IntArray, IntArray, FloatArray]:
+        """Access satellite (sticky until it sets), its set time, and the candidate paths."""
+        const, ground, el_min = self.constellation, self.ground_ecef_m, self.elevation_min_rad
+        access, set_time = prev.copy(), prev_set.copy()
+        keep = prev >= 0
+        if np.any(keep):
+            pos = const.position_of(np.maximum(prev, 0), t)
+            el = orbits.elevation_rad(pos[:, None, :], ground)[:, 0]
+            keep &= el >= el_min
+        need = np.flatnonzero(~keep)
+        if need.size:
+            el_all = orbits.elevation_rad(const.positions_ecef_m(t[need]), ground)
+            chosen, _, _ = orbits.access_satellite(el_all, np.full(need.size, -1), el_min)
+            access[need] = chosen
+            set_time[need] = np.nan
+        stale = (access >= 0) & ~(set_time > t)  # new access satellites, or horizon reached
+        if np.any(stale):
+            idx = np.flatnonzero(stale)
+            set_time[idx] = t[idx] + orbits.remaining_visibility_s(
+                const, access[idx], ground, t[idx], el_min)
+        set_time = np.where(access >= 0, set_time, t)
+        handover = access != prev
+        safe = np.maximum(access, 0)
+        paths = self.candidates.paths[safe]  # [B, N, H+1]
+        nodes = const.position_of(paths, t[:, None, None])  # [B, N, H+1, 3]
+        path_m = np.sum(np.linalg.norm(np.diff(nodes, axis=-2), axis=-1), axis=-1)
+        slant = np.linalg.norm(nodes[:, 0, 0, :] - ground, axis=-1)
+        return (access, handover, set_time, slant, self.candidates.sats[safe],
+                self.candidates.hops[safe].astype(np.int64), path_m)
+
+    @cached_property
+    def pass_duration_s(self) -> float:
+        """Longest possible pass (overhead) at the shell's altitude; scales the window feature."""
+        return float(orbits.pass_duration_s(self.elevation_min_rad,
+                                            self.scenario.constellation.altitude_m))
+
+
+def _constellation(sc: Scenario) -> orbits.WalkerDelta | orbits.TleConstellation:
+    cfg = sc.constellation
+    if cfg.tle_file:
+        path = Path(cfg.tle_file)
+        if not path.is_file():
+            raise ValueError(f"constellation.tle_file={cfg.tle_file!r} does not exist")
+        return orbits.TleConstellation.from_tle_lines(path.read_text().splitlines())
+    return orbits.WalkerDelta(inclination_deg=cfg.inclination_deg, total=cfg.total,
+                              planes=cfg.planes, phasing=cfg.phasing, altitude_m=cfg.altitude_m)
