@@ -19,6 +19,7 @@ import dataclasses
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -57,11 +58,12 @@ def build_server_table(sc: Scenario) -> ServerTable:
     s_in, s_out, acc = [], [], []
     for name, hw_name in zip(names, hw_names, strict=True):
         model, hw = models[name], hardware[hw_name]
-        per = [float(zoo.inference_time_s(sc.compute.cost_model, model, hw, i, o))
+        per = [float(zoo.inference_time_s(cast(Any, sc.compute.cost_model), model, hw, i, o))
                for i, o in ((1.0, 0.0), (0.0, 1.0))]
         s_in.append(per[0])
         s_out.append(per[1])
-        acc.append(zoo.accuracy(model, sc.compute.accuracy_scale, sc.compute.precision))
+        acc.append(zoo.accuracy(model, cast(Any, sc.compute.accuracy_scale),
+                                cast(Any, sc.compute.precision)))
     power = [sc.uav.compute_power_w] * sc.n_uavs + [sc.satellite.compute_power_w] * sc.n_candidates
     return ServerTable(
         n_uavs=sc.n_uavs, accuracy=np.array(acc), s_per_input_token=np.array(s_in),
@@ -255,10 +257,10 @@ class EdgeNetwork:
         stale = (access >= 0) & ~(set_time > t)  # new access satellites, or horizon reached
         if np.any(stale):
             idx = np.flatnonzero(stale)
-            set_time[idx] = t[idx] + orbits.remaining_visibility_s(
-                const, access[idx], ground, t[idx], el_min)
+            set_time[idx] = t[idx] + np.asarray(orbits.remaining_visibility_s(
+                const, access[idx], ground, t[idx], el_min))
         set_time = np.where(access >= 0, set_time, t)
-        handover = access != prev
+        handover = (prev >= 0) & (access >= 0) & (access != prev)  # a switch, not acquisition
         safe = np.maximum(access, 0)
         paths = self.candidates.paths[safe]  # [B, N, H+1]
         nodes = const.position_of(paths, t[:, None, None])  # [B, N, H+1, 3]

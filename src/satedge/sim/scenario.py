@@ -103,9 +103,10 @@ class ConstellationConfig(_Section):
 
     _prefix = "constellation."
     inclination_deg: float = _f(53.0, 0.0, 180.0, unit="deg", doc="orbital inclination")
-    total: int = _f(288, 1, 20000, doc="number of satellites T of the Walker shell")
-    planes: int = _f(18, 1, 1000, doc="orbital planes P (T must be divisible by P)")
-    phasing: int = _f(1, 0, 999, doc="Walker phasing factor F (0 <= F < P)")
+    total: int = _f(180, 1, 20000, doc="satellites T of the Walker shell (180/12/0: the smallest "
+                                       "shell found with continuous coverage, docs/model.md)")
+    planes: int = _f(12, 1, 1000, doc="orbital planes P (T must be divisible by P)")
+    phasing: int = _f(0, 0, 999, doc="Walker phasing factor F (0 <= F < P)")
     altitude_m: float = _f(500e3, 150e3, 2000e3, unit="m", tag="paper", doc="orbit altitude")
     elevation_min_deg: float = _f(10.0, 0.0, 60.0, unit="deg", doc="minimum elevation for access")
     tle_file: str = _f("", doc="optional TLE file; when set it replaces the Walker shell")
@@ -352,7 +353,7 @@ def _from_dict(cls: type[_S], data: Mapping[str, Any], prefix: str) -> _S:
 
 
 def _coerce(hint: Any, value: Any, path: str) -> Any:
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _from_dict(hint, value, f"{path}.")
     origin = get_origin(hint)
     if origin is tuple:

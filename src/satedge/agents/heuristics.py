@@ -1,0 +1,132 @@
+"""Non-learning policies: uniform random and a greedy heuristic (numpy only, no torch).
+
+Both act on a batch: ``act(network, state, rng)`` returns a Dict action for B environments in the
+environment's normalised units (``offload`` server indices, ``power`` and ``uav`` in [-1, 1]).
+They read the simulator state directly (the greedy one evaluates the pure cost function), so they
+are references with privileged information, not observation-based agents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from satedge.sim.network import EdgeNetwork
+from satedge.sim.state import SlotState
+
+__all__ = ["POLICIES", "GreedyPolicy", "HeuristicPolicy", "RandomPolicy", "make_policy"]
+
+Action = dict[str, NDArray[np.float64] | NDArray[np.int64]]
+
+
+class HeuristicPolicy(Protocol):
+    """A policy that sees the simulator state."""
+
+    def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
+        """Batched action for ``state`` (B environments)."""
+        ...
+
+
+def _uniform_feasible(mask: NDArray[np.bool_], rng: np.random.Generator) -> NDArray[np.int64]:
+    """[B, K] a uniformly random True column per row (any column where a row is all False)."""
+    weights = np.where(mask.any(axis=-1, keepdims=True), mask, True).astype(np.float64)
+    cum = np.cumsum(weights, axis=-1)
+    u = rng.random(mask.shape[:-1])[..., None] * cum[..., -1:]
+    return np.asarray(np.sum(cum <= u, axis=-1), dtype=np.int64)
+
+
+class RandomPolicy:
+    """Uniform over feasible servers (or over all servers with ``masked=False``, as the paper's
+    Random baseline may have been) and uniform over the continuous ranges."""
+
+    def __init__(self, masked: bool = True) -> None:
+        self.masked = masked
+
+    def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
+        sc, b = network.scenario, state.batch_size
+        mask = state.mask if self.masked else np.ones_like(state.mask)
+        return {"offload": _uniform_feasible(mask, rng),
+                "power": rng.uniform(-1.0, 1.0, (b, sc.n_iotds)),
+                "uav": rng.uniform(-1.0, 1.0, (b, sc.n_uavs, 2))}
+
+
+class GreedyPolicy:
+    """Assign tasks one at a time, largest output first, each to the feasible (server, power)
+    pair that adds the least cost plus penalty given the tasks already placed (the pure cost
+    function with processor and bandwidth sharing); then move every UAV toward the centroid of
+    the IoTDs it serves (or, if none, of those nearest to it).
+
+    Args:
+        power_levels: candidate powers in the action's [-1, 1] units.
+    """
+
+    def __init__(self, power_levels: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)) -> None:
+        self.power_levels = np.asarray(power_levels, dtype=np.float64)
+
+    def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
+        sc = network.scenario
+        b, k, s = state.batch_size, sc.n_iotds, sc.n_servers
+        levels = self.power_levels
+        a = s * levels.size
+        server = np.zeros((b, k), dtype=np.int64)
+        power = np.ones((b, k))
+        placed = np.zeros((b, k), dtype=bool)
+        tiled = state.take(np.repeat(np.arange(b), a))
+        alt_server = np.tile(np.repeat(np.arange(s), levels.size), b)
+        alt_power = np.tile(np.tile(levels, s), b)
+        lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
+        order = np.argsort(-state.tasks.output_tokens, axis=-1, kind="stable")
+        rows = np.arange(b)
+        for step in range(k):
+            col = order[:, step]
+            active = placed.copy()
+            active[rows, col] = True
+            trial_srv = np.repeat(server, a, axis=0)
+            trial_pow = np.repeat(power, a, axis=0)
+            col_t = np.repeat(col, a)
+            trial_srv[np.arange(b * a), col_t] = alt_server
+            trial_pow[np.arange(b * a), col_t] = alt_power
+            n_req = np.where(np.repeat(active, a, axis=0), tiled.tasks.n_requests, 0)
+            trial = replace(tiled, tasks=replace(tiled.tasks, n_requests=n_req))
+            out = network.cost(trial, trial_srv, lo + (trial_pow + 1.0) / 2.0 * (hi - lo))
+            score = (out.cost + out.penalty).reshape(b, a)
+            ok = state.mask[rows, col][:, alt_server[:a]]
+            score = np.where(ok | ~ok.any(axis=-1, keepdims=True), score, np.inf)
+            best = np.argmin(score, axis=-1)
+            server[rows, col] = alt_server[best]
+            power[rows, col] = alt_power[best]
+            placed[rows, col] = True
+        return {"offload": server, "power": power, "uav": self._uav_moves(network, state, server)}
+
+    @staticmethod
+    def _uav_moves(network: EdgeNetwork, state: SlotState,
+                   server: NDArray[np.int64]) -> NDArray[np.float64]:
+        sc = network.scenario
+        m = sc.n_uavs
+        served = (server[..., None] == np.arange(m)) & state.tasks.active[..., None]  # [B,K,M]
+        nearest = np.argmin(state.uav_horizontal_m, axis=-1)[..., None] == np.arange(m)
+        weight = np.where(served.any(axis=1, keepdims=True), served, nearest).astype(float)
+        count = weight.sum(axis=1)  # [B, M]
+        centroid = np.einsum("bkm,bkd->bmd", weight, state.iotd_xy_m) / np.maximum(
+            count, 1.0)[..., None]
+        target = np.where(count[..., None] > 0, centroid, state.uav_xy_m)
+        step = sc.uav.speed_max_m_s * sc.slot_s
+        return np.asarray(np.clip((target - state.uav_xy_m) / step, -1.0, 1.0))
+
+
+POLICIES: dict[str, Callable[[], HeuristicPolicy]] = {
+    "random": lambda: RandomPolicy(True),
+    "random-unmasked": lambda: RandomPolicy(False),
+    "greedy": GreedyPolicy,
+}
+
+
+def make_policy(name: str) -> HeuristicPolicy:
+    """A built-in heuristic policy by name (``random``, ``random-unmasked``, ``greedy``)."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; choose one of {sorted(POLICIES)}")
+    return POLICIES[name]()

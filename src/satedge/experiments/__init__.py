@@ -1,0 +1,1 @@
+"""Experiments: evaluation of policies, figure specs, the sweep runner and results storage."""
