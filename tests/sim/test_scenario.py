@@ -51,6 +51,11 @@ def test_round_trip_through_json() -> None:
     (["constellation.planes=7"], "must be divisible by constellation.planes=7"),
     (["tasks.service_mix=[0.5,0.5]"], "tasks.service_mix"),
     (["uav.altitude_m=NaN"], "uav.altitude_m"),
+    (["uav.model=gpt-9"], "uav.model='gpt-9' is not in the MLLM zoo"),
+    (["satellite.other_models=[\"obsidian-3b\"]"], "satellite.other_models='obsidian-3b' cannot"),
+    (["uav.hardware=abacus"], "uav.hardware='abacus' is not in the hardware table"),
+    (["tasks.accuracy_min=0.8", "tasks.accuracy_max=0.9"], "no server can meet it"),
+    (["compute.accuracy_scale=mmmu", "tasks.accuracy_min=0.5"], "allowed [0, 0.3780]"),
 ])
 def test_bad_values_name_the_key_and_range(overrides: list[str], fragment: str) -> None:
     with pytest.raises(ScenarioError) as info:

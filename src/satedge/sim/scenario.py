@@ -299,13 +299,37 @@ class Scenario(_Section):
             raise ScenarioError(
                 f"n_candidates={self.n_candidates} is out of range; allowed [1, "
                 f"{self.constellation.total}] (constellation.total)")
-        if not self.constellation.tle_file:
-            self._check_coverage_reachable()
+        best = max(self._server_accuracies().values())
+        if self.tasks.accuracy_min > best:
+            raise ScenarioError(
+                f"tasks.accuracy_min={self.tasks.accuracy_min} is out of range: no server can "
+                f"meet it; allowed [0, {best:.4f}] (the most accurate model on the "
+                f"'{self.compute.accuracy_scale}' scale)")
 
-    def _check_coverage_reachable(self) -> None:
-        diag = self.area_m * math.sqrt(2.0)
-        if self.uav.coverage_radius_m < 0 or diag <= 0:  # pragma: no cover - guarded above
-            raise ScenarioError("uav.coverage_radius_m must be positive")
+    def _server_accuracies(self) -> dict[str, float]:
+        """Accuracy of every configured model; unknown models or hardware raise ScenarioError."""
+        from satedge.sim import zoo  # the zoo data is read lazily, once
+
+        models, hardware = zoo.load_zoo(), zoo.load_hardware()
+        for key, name in (("uav.hardware", self.uav.hardware),
+                          ("satellite.hardware", self.satellite.hardware)):
+            if name not in hardware:
+                raise ScenarioError(f"{key}={name!r} is not in the hardware table; choose one "
+                                    f"of {sorted(hardware)}")
+        named = [("uav.model", self.uav.model), ("satellite.access_model",
+                                                 self.satellite.access_model)]
+        named += [("satellite.other_models", n) for n in self.satellite.other_models]
+        out = {}
+        for key, name in named:
+            if name not in models:
+                raise ScenarioError(f"{key}={name!r} is not in the MLLM zoo; choose one of "
+                                    f"{sorted(models)}")
+            try:
+                out[name] = zoo.accuracy(models[name], self.compute.accuracy_scale,  # type: ignore[arg-type]
+                                         self.compute.precision)  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise ScenarioError(f"{key}={name!r} cannot serve: {exc}") from None
+        return out
 
     # -- construction helpers -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
