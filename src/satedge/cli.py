@@ -3,8 +3,10 @@
 Commands:
     satedge scenario show [--preset NAME] [--set key=value ...] [--json]
     satedge scenario list
-    satedge evaluate --policy random|random-unmasked|greedy [--episodes N] [--seed S]
+    satedge evaluate --policy random|random-unmasked|greedy|DIR [--episodes N] [--seed S]
                      [--preset NAME] [--set key=value ...] [--json]
+    satedge train --algo adsac|adsac-nompo|adsac-paper --seed S --episodes N --out DIR
+                  [--preset NAME] [--set key=value ...] [--agent-set key=value ...]
 
 A bad key or value is reported in one line naming it and the allowed range, with exit code 2.
 """
@@ -15,6 +17,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from satedge.sim.scenario import PRESETS, ScenarioError, parameter_table, resolve
@@ -56,13 +59,29 @@ def _parser() -> argparse.ArgumentParser:
     scen_sub.add_parser("list", help="list the named presets")
 
     ev = sub.add_parser("evaluate", help="evaluate a policy and print its metrics")
-    ev.add_argument("--policy", required=True, choices=["random", "random-unmasked", "greedy"],
-                    help="built-in policy to evaluate")
+    ev.add_argument("--policy", required=True, metavar="random|random-unmasked|greedy|DIR",
+                    help="a built-in policy, or a training run directory (its latest "
+                         "checkpoint, acting deterministically, on the scenario it trained on "
+                         "unless --preset/--set are given)")
     ev.add_argument("--episodes", type=_positive_int, default=10,
                     help="episodes, run as one batch (default: %(default)s)")
     ev.add_argument("--seed", type=int, default=0, help="evaluation seed (default: %(default)s)")
     _add_scenario_args(ev)
     ev.add_argument("--json", action="store_true", help="print JSON only")
+
+    tr = sub.add_parser("train", help="train a learning agent (resumable: run the same command "
+                                      "again to continue an interrupted run)")
+    tr.add_argument("--algo", required=True, help="algorithm: adsac, adsac-nompo, adsac-paper")
+    tr.add_argument("--seed", type=int, required=True, help="run seed (all streams derive from it)")
+    tr.add_argument("--episodes", type=_positive_int, required=True,
+                    help="training episodes in total (a multiple of n_envs, default 4)")
+    tr.add_argument("--out", required=True, help="run directory (created, or resumed)")
+    _add_scenario_args(tr)
+    tr.add_argument("--agent-set", dest="agent_overrides", action="append", default=[],
+                    metavar="KEY=VALUE",
+                    help="override an agent or loop setting, e.g. --agent-set critic_lr=1e-4 "
+                         "--agent-set n_envs=8 (see docs/agents.md)")
+    tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -82,19 +101,56 @@ def _scenario_show(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from satedge.agents.heuristics import make_policy
+    from satedge.agents.heuristics import POLICIES, HeuristicPolicy, make_policy
     from satedge.experiments.evaluate import METRICS, evaluate
 
     scenario = resolve(args.preset, args.overrides)
+    policy: HeuristicPolicy
+    if args.policy in POLICIES:
+        policy = make_policy(args.policy)
+    elif Path(args.policy, "run.json").is_file():
+        from satedge.experiments.evaluate import AgentPolicy
+        from satedge.experiments.train import load_trained_agent
+
+        agent, trained_on = load_trained_agent(args.policy)
+        policy = AgentPolicy(agent)
+        if args.preset == "default" and not args.overrides:
+            scenario = trained_on
+        elif scenario.to_dict() != trained_on.to_dict() and (
+                scenario.n_iotds != trained_on.n_iotds or scenario.n_servers !=
+                trained_on.n_servers or scenario.n_uavs != trained_on.n_uavs):
+            raise ValueError(f"{args.policy} was trained with K={trained_on.n_iotds}, "
+                             f"M={trained_on.n_uavs}, N={trained_on.n_candidates}; the "
+                             "evaluation scenario must keep those sizes")
+    else:
+        raise ValueError(f"--policy {args.policy!r} is neither a built-in policy "
+                         f"({', '.join(sorted(POLICIES))}) nor a run directory with run.json")
     result: dict[str, Any] = {"policy": args.policy, "preset": args.preset,
                               "overrides": list(args.overrides)}
-    result.update(evaluate(make_policy(args.policy), scenario, args.episodes, args.seed))
+    result.update(evaluate(policy, scenario, args.episodes, args.seed))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"policy={args.policy} preset={args.preset} episodes={args.episodes} seed={args.seed}")
     for key, meaning in METRICS.items():
         print(f"  {key:<22} {result[key]:>12.4f}   {meaning}")
+    return 0
+
+
+def _parse_agent_overrides(items: Sequence[str]) -> dict[str, Any]:
+    from satedge.sim.scenario import parse_override
+
+    return dict(parse_override(item) for item in items)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from satedge.experiments.train import train
+
+    scenario = resolve(args.preset, args.overrides)
+    result = train(args.algo, scenario, args.seed, args.episodes, args.out,
+                   overrides=_parse_agent_overrides(args.agent_overrides),
+                   progress=not args.no_progress)
+    print(json.dumps({"algo": args.algo, "seed": args.seed, "out": args.out, **result}, indent=2))
     return 0
 
 
@@ -108,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{name:<16} {json.dumps(overrides)}")
                 return 0
             return _scenario_show(args)
+        if args.command == "train":
+            return _train(args)
         return _evaluate(args)
     except (ScenarioError, ValueError) as exc:
         print(f"satedge: error: {exc}", file=sys.stderr)

@@ -18,7 +18,8 @@ from numpy.typing import NDArray
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.state import SlotState
 
-__all__ = ["POLICIES", "GreedyPolicy", "HeuristicPolicy", "RandomPolicy", "make_policy"]
+__all__ = ["POLICIES", "GreedyPolicy", "HeuristicPolicy", "RandomPolicy", "make_policy",
+           "uniform_feasible_servers"]
 
 Action = dict[str, NDArray[np.float64] | NDArray[np.int64]]
 
@@ -31,7 +32,8 @@ class HeuristicPolicy(Protocol):
         ...
 
 
-def _uniform_feasible(mask: NDArray[np.bool_], rng: np.random.Generator) -> NDArray[np.int64]:
+def uniform_feasible_servers(mask: NDArray[np.bool_],
+                             rng: np.random.Generator) -> NDArray[np.int64]:
     """[B, K] a uniformly random True column per row (any column where a row is all False)."""
     weights = np.where(mask.any(axis=-1, keepdims=True), mask, True).astype(np.float64)
     cum = np.cumsum(weights, axis=-1)
@@ -49,7 +51,7 @@ class RandomPolicy:
     def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
         sc, b = network.scenario, state.batch_size
         mask = state.mask if self.masked else np.ones_like(state.mask)
-        return {"offload": _uniform_feasible(mask, rng),
+        return {"offload": uniform_feasible_servers(mask, rng),
                 "power": rng.uniform(-1.0, 1.0, (b, sc.n_iotds)),
                 "uav": rng.uniform(-1.0, 1.0, (b, sc.n_uavs, 2))}
 

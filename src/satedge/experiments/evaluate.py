@@ -11,11 +11,35 @@ from typing import Any
 
 import numpy as np
 
-from satedge.agents.heuristics import HeuristicPolicy
+from satedge.agents.common.protocol import Agent, to_env_action
+from satedge.agents.heuristics import Action, HeuristicPolicy
+from satedge.envs.encoding import ObservationEncoder
 from satedge.envs.vector import MllmOffloadVectorEnv, spawn_seeds
+from satedge.sim.network import EdgeNetwork
 from satedge.sim.scenario import Scenario
+from satedge.sim.state import SlotState
 
-__all__ = ["METRICS", "evaluate"]
+__all__ = ["METRICS", "AgentPolicy", "evaluate"]
+
+
+class AgentPolicy:
+    """An observation-based agent seen through the policy interface of :func:`evaluate`.
+
+    It encodes the state exactly as the environment does and acts deterministically by default
+    (the mode of each action distribution), so evaluation does not consume the agent's RNG.
+    """
+
+    def __init__(self, agent: Agent, deterministic: bool = True) -> None:
+        self.agent, self.deterministic = agent, deterministic
+        self._encoders: dict[int, ObservationEncoder] = {}
+
+    def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
+        encoder = self._encoders.get(id(network))
+        if encoder is None:
+            encoder = self._encoders[id(network)] = ObservationEncoder(network)
+        action = self.agent.act(encoder(state), state.mask, self.deterministic)
+        sc = network.scenario
+        return to_env_action(action, sc.n_iotds, sc.n_uavs)
 
 METRICS: dict[str, str] = {
     "latency_s": "mean latency per executed task (s)",

@@ -1,0 +1,409 @@
+"""AD-SAC: action-decoupled soft actor-critic with an MPO fusion step (SPEC section 9).
+
+Two cooperating SAC agents act on the hybrid action: a **discrete agent** (a masked categorical
+per IoTD over the M + N servers) and a **continuous agent** (a tanh-Gaussian over the K powers and
+the M UAV moves). Their critics see the joint action. The acting policy ``l = l_d x l_c`` is then
+improved by an MPO step (Abdolmaleki et al. 2018; hybrid form Neunert et al. 2019): the E-step
+re-weights N joint actions sampled from the previous policy by ``exp(Q / eta)`` under the KL bound
+``epsilon``, and the M-step fits the categorical and the Gaussian factors to those weights under
+separate KL bounds ``epsilon_d`` and ``epsilon_c``.
+
+Critic [our design, justified]: the reward is a sum over IoTDs, so the critic is decomposed per
+IoTD, ``Q(s, a_c, a_d) = sum_k q_k(s, a_c, n(a_d))[a_d,k]``, with ``n(a_d)`` the servers' loads
+(counts of IoTDs per server, / K) as a mean-field summary of the other IoTDs' choices. The
+expectation of Q under the factorised discrete policy is then exact per IoTD given the expected
+load ``sum_k pi_k``, which gives the discrete agent the same low-variance update as discrete SAC
+(Christodoulou 2019) without enumerating (M + N)^K joint actions.
+
+Deliberate deviations from the paper (its equations were lost; SPEC reconstructs Algorithm 1):
+- Default form ``modern``: twin soft-Q critics with target critics and learned temperatures, one
+  per agent (Haarnoja et al. 2018b), instead of the paper's four networks per agent (V, Q, pi,
+  target V; Haarnoja et al. 2018a), which ``form="paper"`` keeps: per agent a value network, one
+  soft-Q network over the joint action, the policy, and a Polyak target of the value network.
+- One shared critic pair in the modern form: both agents maximise the same joint soft value
+  (reward plus both entropy bonuses), so a second pair would estimate the same function.
+- The MPO step's previous policy is a Polyak-averaged copy of the actors (tau_actor), not a
+  periodically copied one; the KLs achieved against it are logged every update.
+- Unavailable actions (Algorithm 1 line 6) are added by the training loop: for each transition,
+  a copy with one IoTD's server replaced by a masked one, its reward from the simulator's pure
+  cost function (the next state does not depend on server choices, so the copy is exact).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor, nn
+
+from satedge.agents.common.buffers import ReplayBatch
+from satedge.agents.common.distributions import MaskedCategorical, TanhGaussian
+from satedge.agents.common.mpo import (
+    dual_loss,
+    e_step_kl,
+    e_step_weights,
+    eta_from_raw,
+    lagrange_from_raw,
+    m_step_loss,
+)
+from satedge.agents.common.networks import mlp, soft_update
+from satedge.agents.common.protocol import AgentAction
+from satedge.agents.common.sac_losses import (
+    continuous_temperature_loss,
+    discrete_temperature_loss,
+)
+
+__all__ = ["AdSac", "AdSacConfig"]
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+@dataclass(frozen=True)
+class AdSacConfig:
+    """Hyperparameters. ``[paper]`` values are the paper's; the rest are ours (docs/agents.md)."""
+
+    form: str = "modern"  # "modern" (twin Q, learned temperatures) or "paper" (V, Q, pi, V')
+    use_mpo: bool = True  # False: the "AD-SAC without MPO" ablation
+    hidden: tuple[int, ...] = (256, 256)
+    critic_lr: float = 1e-3  # [paper] (Fig. 4 compares 1e-4, 1e-3, 1e-2)
+    actor_lr: float = 3e-4
+    alpha_lr: float = 3e-4
+    gamma: float = 0.9
+    tau: float = 0.005
+    tau_actor: float = 0.01
+    batch_size: int = 128  # [paper]
+    buffer_size: int = 10_000  # [paper]
+    learning_starts: int = 1_000
+    init_alpha: float = 0.05
+    target_entropy_scale_d: float = 0.3  # of log(#feasible servers), per IoTD
+    mpo_samples: int = 16
+    mpo_epsilon: float = 0.1
+    mpo_epsilon_d: float = 0.01
+    mpo_epsilon_c: float = 0.01
+    unavailable_samples: bool = True
+
+    def __post_init__(self) -> None:
+        if self.form not in ("modern", "paper"):
+            raise ValueError(f"form={self.form!r} must be 'modern' or 'paper'")
+        for name in (
+            "critic_lr",
+            "actor_lr",
+            "alpha_lr",
+            "tau",
+            "tau_actor",
+            "init_alpha",
+            "mpo_epsilon",
+            "mpo_epsilon_d",
+            "mpo_epsilon_c",
+        ):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be > 0")
+        if not 0 <= self.gamma < 1:
+            raise ValueError(f"gamma={self.gamma} must be in [0, 1)")
+
+
+class DecomposedCritic(nn.Module):
+    """``q_k(s, a_c, load)`` for every IoTD k and server: [B, K, S]."""
+
+    def __init__(
+        self, obs_dim: int, cont_dim: int, k: int, s: int, hidden: tuple[int, ...]
+    ) -> None:
+        super().__init__()
+        self.k, self.s = k, s
+        self.net = mlp(obs_dim + cont_dim + s, k * s, hidden)
+
+    def forward(self, obs: Tensor, a_c: Tensor, load: Tensor) -> Tensor:
+        return self.net(torch.cat([obs, a_c, load], dim=-1)).view(-1, self.k, self.s)
+
+
+def q_joint(q_ks: Tensor, onehot: Tensor) -> Tensor:
+    """[B] Q of a joint discrete action from per-IoTD values [B, K, S] and one-hots [B, K, S]."""
+    return (q_ks * onehot).sum(dim=(-1, -2))
+
+
+class AdSac:
+    """The AD-SAC agent (and, with ``use_mpo=False``, its no-MPO ablation).
+
+    Args:
+        obs_dim: observation length; n_iotds, n_servers: K and S; cont_dim: K + 2M.
+        config: hyperparameters; seed: seeds torch's generator for init and sampling.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_iotds: int,
+        n_servers: int,
+        cont_dim: int,
+        config: AdSacConfig,
+        seed: int,
+    ) -> None:
+        self.cfg, self.k, self.s, self.a = config, n_iotds, n_servers, cont_dim
+        torch.manual_seed(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        h = config.hidden
+        self.actor_d = mlp(obs_dim, n_iotds * n_servers, h)
+        self.actor_c = mlp(obs_dim, 2 * cont_dim, h)
+        self.old_d, self.old_c = copy.deepcopy(self.actor_d), copy.deepcopy(self.actor_c)
+        n_q = 2  # modern: twin Q shared by both agents; paper: one Q per agent
+        self.critics = nn.ModuleList(
+            DecomposedCritic(obs_dim, cont_dim, n_iotds, n_servers, h) for _ in range(n_q)
+        )
+        self.critic_targets = copy.deepcopy(self.critics)
+        self.values = (
+            nn.ModuleList(mlp(obs_dim, 1, h) for _ in range(2))
+            if config.form == "paper"
+            else nn.ModuleList()
+        )
+        self.value_targets = copy.deepcopy(self.values)
+        log_alpha = float(np.log(config.init_alpha))
+        self.log_alpha = torch.tensor([log_alpha, log_alpha], requires_grad=True)  # d, c
+        self.eta_raw = torch.tensor(0.5, requires_grad=True)
+        self.lagrange_raw = torch.zeros(2, requires_grad=True)
+        self.opt_actor = torch.optim.Adam(
+            [*self.actor_d.parameters(), *self.actor_c.parameters()], lr=config.actor_lr
+        )
+        self.opt_critic = torch.optim.Adam(
+            [*self.critics.parameters(), *self.values.parameters()], lr=config.critic_lr
+        )
+        self.opt_alpha = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
+        self.opt_dual = torch.optim.Adam([self.eta_raw, self.lagrange_raw], lr=1e-2)
+        self.target_entropy_c = -float(cont_dim)
+
+    # -- policies -------------------------------------------------------------------------
+    def _dist_d(self, net: nn.Module, obs: Tensor, mask: Tensor) -> MaskedCategorical:
+        return MaskedCategorical(net(obs).view(-1, self.k, self.s), mask)
+
+    def _dist_c(self, net: nn.Module, obs: Tensor) -> TanhGaussian:
+        mean, log_std = net(obs).chunk(2, dim=-1)
+        return TanhGaussian(mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX))
+
+    @torch.no_grad()
+    def act(
+        self, obs: NDArray[np.float32], mask: NDArray[np.bool_], deterministic: bool = False
+    ) -> AgentAction:
+        o, m = torch.as_tensor(obs), torch.as_tensor(mask)
+        dd, dc = self._dist_d(self.actor_d, o, m), self._dist_c(self.actor_c, o)
+        if deterministic:
+            a_d, a_c = dd.mode(), dc.mode()
+        else:
+            a_d, (a_c, _) = dd.sample(self.gen), dc.rsample(self.gen)
+        return AgentAction(a_d.numpy().astype(np.int64), a_c.numpy().astype(np.float32))
+
+    # -- update ---------------------------------------------------------------------------
+    def update(self, batch: ReplayBatch) -> dict[str, float]:
+        metrics = self._update_critic(batch)
+        metrics.update(self._update_actors(batch))
+        for target, source in (
+            (self.critic_targets, self.critics),
+            (self.value_targets, self.values),
+        ):
+            soft_update(target, source, self.cfg.tau)
+        soft_update(self.old_d, self.actor_d, self.cfg.tau_actor)
+        soft_update(self.old_c, self.actor_c, self.cfg.tau_actor)
+        return metrics
+
+    def _alphas(self) -> tuple[Tensor, Tensor]:
+        alpha = self.log_alpha.detach().exp()
+        return alpha[0], alpha[1]
+
+    def _expected_q(self, critic: nn.Module, obs: Tensor, a_c: Tensor, probs: Tensor) -> Tensor:
+        q_ks = critic(obs, a_c, probs.sum(dim=1) / self.k)
+        return (q_ks * probs).sum(dim=(-1, -2))
+
+    def _soft_value(self, obs: Tensor, mask: Tensor, critics: list[nn.Module]) -> Tensor:
+        """``V(s) = E_pi[min_i Q_i] + alpha_d H_d - alpha_c log pi_c`` (one a_c sample)."""
+        alpha_d, alpha_c = self._alphas()
+        dd, dc = self._dist_d(self.actor_d, obs, mask), self._dist_c(self.actor_c, obs)
+        a_c, u = dc.rsample(self.gen)
+        q = torch.min(
+            torch.stack([self._expected_q(c, obs, a_c, dd.probs) for c in critics]), dim=0
+        ).values
+        return q + alpha_d * dd.entropy().sum(-1) - alpha_c * dc.log_prob(a_c, u)
+
+    def _role_critics(self, role: int) -> list[nn.Module]:
+        """Critics an agent maximises: the twin pair (modern) or its own Q (paper; 0 = discrete
+        agent, 1 = continuous agent)."""
+        return list(self.critics) if self.cfg.form == "modern" else [self.critics[role]]
+
+    def _update_critic(self, b: ReplayBatch) -> dict[str, float]:
+        onehot = nn.functional.one_hot(b.action_d, self.s).float()
+        load = onehot.sum(1) / self.k
+        q = [q_joint(c(b.obs, b.action_c, load), onehot) for c in self.critics]
+        with torch.no_grad():
+            if self.cfg.form == "modern":
+                v_next = [self._soft_value(b.next_obs, b.next_mask, list(self.critic_targets))] * 2
+            else:  # each agent's Q regresses on its own target value network (SAC v1)
+                v_next = [v(b.next_obs).squeeze(-1) for v in self.value_targets]
+        ys = [b.reward + self.cfg.gamma * (1.0 - b.done) * v for v in v_next]
+        loss = sum(((qi - y) ** 2).mean() for qi, y in zip(q, ys, strict=True))
+        if self.cfg.form == "paper":
+            with torch.no_grad():
+                v_targets = [self._soft_value(b.obs, b.mask, [c]) for c in self.critics]
+            loss = loss + sum(
+                ((v(b.obs).squeeze(-1) - t) ** 2).mean()
+                for v, t in zip(self.values, v_targets, strict=True)
+            )
+        self.opt_critic.zero_grad()
+        loss.backward()  # type: ignore[union-attr]
+        self.opt_critic.step()
+        return {
+            "loss/critic": float(loss.detach()),  # type: ignore[union-attr]
+            "train/q_mean": float(q[0].detach().mean()),
+        }
+
+    def _update_actors(self, b: ReplayBatch) -> dict[str, float]:
+        alpha_d, alpha_c = self._alphas()
+        dd, dc = self._dist_d(self.actor_d, b.obs, b.mask), self._dist_c(self.actor_c, b.obs)
+        a_c, u = dc.rsample(self.gen)
+        logp_c = dc.log_prob(a_c, u)
+        load = dd.probs.detach().sum(1) / self.k
+        q_c = torch.min(
+            torch.stack(
+                [
+                    (c(b.obs, a_c, load) * dd.probs.detach()).sum((-1, -2))
+                    for c in self._role_critics(1)
+                ]
+            ),
+            dim=0,
+        ).values
+        loss_c = (alpha_c * logp_c - q_c).mean()
+        q_ks = torch.min(
+            torch.stack([c(b.obs, a_c.detach(), load) for c in self._role_critics(0)]), dim=0
+        ).values.detach()
+        loss_d = (dd.probs * (alpha_d * dd.log_probs - q_ks)).sum((-1, -2)).mean()
+        loss = loss_c + loss_d
+        metrics: dict[str, float] = {
+            "loss/actor_continuous": float(loss_c.detach()),
+            "loss/actor_discrete": float(loss_d.detach()),
+        }
+        if self.cfg.use_mpo:
+            mpo_loss, mpo_metrics = self._mpo_losses(b)
+            loss = loss + mpo_loss
+            metrics.update(mpo_metrics)
+        self.opt_actor.zero_grad()
+        loss.backward()
+        self.opt_actor.step()
+        metrics.update(self._update_alpha(dd, logp_c.detach(), b.mask))
+        return metrics
+
+    def _mpo_losses(self, b: ReplayBatch) -> tuple[Tensor, dict[str, float]]:
+        n, bs = self.cfg.mpo_samples, b.obs.shape[0]
+        obs_n = b.obs.repeat_interleave(n, 0)
+        mask_n = b.mask.repeat_interleave(n, 0)
+        with torch.no_grad():  # E-step on actions from the previous policy
+            old_d, old_c = self._dist_d(self.old_d, b.obs, b.mask), self._dist_c(self.old_c, b.obs)
+            a_d = self._dist_d(self.old_d, obs_n, mask_n).sample(self.gen)
+            a_c, u = self._dist_c(self.old_c, obs_n).rsample(self.gen)
+            onehot = nn.functional.one_hot(a_d, self.s).float()
+            q = torch.min(
+                torch.stack(
+                    [q_joint(c(obs_n, a_c, onehot.sum(1) / self.k), onehot) for c in self.critics]
+                ),
+                dim=0,
+            ).values.view(bs, n)
+        eta_loss = dual_loss(q, eta_from_raw(self.eta_raw), self.cfg.mpo_epsilon)
+        self.opt_dual.zero_grad()
+        eta_loss.backward()
+        eta = eta_from_raw(self.eta_raw).detach()
+        weights = e_step_weights(q, eta)
+        new_d, new_c = self._dist_d(self.actor_d, b.obs, b.mask), self._dist_c(self.actor_c, b.obs)
+        lp_d = self._dist_d(self.actor_d, obs_n, mask_n).log_prob(a_d).sum(-1).view(bs, n)
+        lp_c = self._dist_c(self.actor_c, obs_n).log_prob(a_c, u).view(bs, n)
+        kl_d, kl_c = old_d.kl(new_d).sum(-1), old_c.kl(new_c)
+        lag = lagrange_from_raw(self.lagrange_raw)
+        m = m_step_loss(
+            lp_d,
+            lp_c,
+            weights,
+            kl_d,
+            kl_c,
+            lag[0],
+            lag[1],
+            self.cfg.mpo_epsilon_d,
+            self.cfg.mpo_epsilon_c,
+        )
+        m.lagrange.backward(retain_graph=True)
+        self.opt_dual.step()
+        return m.policy, {
+            "mpo/eta": float(eta.detach()),
+            "mpo/kl_discrete": float(m.kl_d_mean.detach()),
+            "mpo/kl_continuous": float(m.kl_c_mean.detach()),
+            "mpo/kl_e_step": float(e_step_kl(weights).mean().detach()),
+            "mpo/lagrange_discrete": float(lag[0].detach()),
+            "mpo/lagrange_continuous": float(lag[1].detach()),
+        }
+
+    def _update_alpha(
+        self, dd: MaskedCategorical, logp_c: Tensor, mask: Tensor
+    ) -> dict[str, float]:
+        feasible = mask.sum(-1).clamp(min=1).float()
+        target_d = (self.cfg.target_entropy_scale_d * torch.log(feasible)).sum(-1).mean()
+        loss_d = discrete_temperature_loss(
+            self.log_alpha[0], dd.probs.detach(), dd.log_probs.detach(), float(target_d)
+        )
+        loss_c = continuous_temperature_loss(self.log_alpha[1], logp_c, self.target_entropy_c)
+        self.opt_alpha.zero_grad()
+        (loss_d + loss_c).backward()
+        self.opt_alpha.step()
+        alpha = self.log_alpha.detach().exp()
+        return {
+            "loss/alpha_discrete": float(loss_d.detach()),
+            "loss/alpha_continuous": float(loss_c.detach()),
+            "alpha/discrete": float(alpha[0].detach()),
+            "alpha/continuous": float(alpha[1].detach()),
+        }
+
+    # -- checkpointing --------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        modules = {
+            name: getattr(self, name).state_dict()
+            for name in (
+                "actor_d",
+                "actor_c",
+                "old_d",
+                "old_c",
+                "critics",
+                "critic_targets",
+                "values",
+                "value_targets",
+                "opt_actor",
+                "opt_critic",
+                "opt_alpha",
+                "opt_dual",
+            )
+        }
+        return {
+            **modules,
+            "log_alpha": self.log_alpha.detach().clone(),
+            "eta_raw": self.eta_raw.detach().clone(),
+            "lagrange_raw": self.lagrange_raw.detach().clone(),
+            "generator": self.gen.get_state(),
+            "config": asdict(self.cfg),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in (
+            "actor_d",
+            "actor_c",
+            "old_d",
+            "old_c",
+            "critics",
+            "critic_targets",
+            "values",
+            "value_targets",
+            "opt_actor",
+            "opt_critic",
+            "opt_alpha",
+            "opt_dual",
+        ):
+            getattr(self, name).load_state_dict(state[name])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+            self.eta_raw.copy_(state["eta_raw"])
+            self.lagrange_raw.copy_(state["lagrange_raw"])
+        self.gen.set_state(state["generator"])
