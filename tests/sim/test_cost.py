@@ -182,3 +182,29 @@ def test_louder_iotd_never_speeds_up_other_cells(seed: int, k: int, p: float) ->
     assert np.all(b.upload_s[0, other_cells] >= a.upload_s[0, other_cells] * (1 - 1e-12))
     assert b.upload_s[0, k] <= a.upload_s[0, k] * (1 + 1e-12)
     assert channels.shannon_rate_bps(1e6, 1.0) == pytest.approx(1e6)
+
+
+def test_alone_times_formula_and_reuse() -> None:
+    st = _state(6)
+    t, srv = st.tasks, NET.servers
+    alone = srv.alone_time_s(t)
+    ref = ((t.text_tokens[..., None] + t.n_requests[..., None] * srv.vision_tokens)
+           * srv.s_per_input_token + t.output_tokens[..., None] * srv.s_per_output_token)
+    np.testing.assert_array_equal(alone, ref)  # same operations, so bit for bit
+    assert srv.alone_by_server_s(t) is srv.alone_by_server_s(t)  # mask and cost share it
+    changed = replace(t, n_requests=t.n_requests + 1)
+    np.testing.assert_array_equal(srv.alone_time_s(changed)[..., 0] - alone[..., 0],
+                                  srv.vision_tokens[0] * srv.s_per_input_token[0])
+
+
+def test_status_counts_match_direct_counts() -> None:
+    net = EdgeNetwork(resolve("default"))
+    rngs = [np.random.default_rng(s) for s in range(8)]
+    st = net.reset(rngs)
+    rng = np.random.default_rng(1)
+    server = rng.integers(0, SC.n_servers, (8, SC.n_iotds))
+    out = net.cost(st, server, np.full((8, SC.n_iotds), 0.1))
+    for status in TaskStatus:
+        np.testing.assert_array_equal(out.count(status), np.sum(out.status == status, axis=-1))
+    np.testing.assert_array_equal(out.n_active, np.sum(out.status != TaskStatus.IDLE, axis=-1))
+    assert out.status_counts.sum() == out.status.size

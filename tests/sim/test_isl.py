@@ -209,6 +209,18 @@ def test_candidate_paths_are_valid_shortest_paths() -> None:
         np.testing.assert_array_equal(plane[table.sats[a, 1:3]], plane[a])
 
 
+@pytest.mark.parametrize(("shape", "n"), [((12, 15, 0), 5), ((6, 8, 5), 13), ((6, 8, 5), 20)])
+def test_path_columns_index_every_path_node_among_the_candidates(shape: tuple, n: int) -> None:
+    # Every node of a hop-shortest path is itself a candidate (fewer hops away), so the network
+    # can take path lengths from the N candidates' positions alone.
+    table = candidate_table(plus_grid_adjacency(*shape), n)
+    cols = table.path_columns
+    assert cols.shape == table.paths.shape and cols.min() >= 0 and cols.max() < n
+    np.testing.assert_array_equal(np.take_along_axis(table.sats[:, None, :], cols, axis=-1),
+                                  table.paths)
+    np.testing.assert_array_equal(cols[:, :, 0], 0)  # column 0: the access satellite
+
+
 def test_path_length_equals_sum_of_link_distances() -> None:
     w = WalkerDelta(53.0, 48, 6, 5, H_M)
     table = candidate_table(plus_grid_adjacency(6, 8, 5), 13)

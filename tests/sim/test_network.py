@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from satedge.sim import isl
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.scenario import resolve
 from satedge.sim.state import TaskStatus
@@ -66,11 +67,7 @@ def test_time_advances_and_handover_happens_when_the_access_satellite_sets() -> 
 
 def test_tle_file_scenario_runs(tmp_path) -> None:
     from satedge.sim.orbits import default_walker
-
-    try:
-        from satedge.sim.tle import walker_to_tle_lines
-    except ImportError:  # before the module split
-        from satedge.sim.orbits import walker_to_tle_lines  # type: ignore[attr-defined,no-redef]
+    from satedge.sim.tle import walker_to_tle_lines
 
     path = tmp_path / "shell.tle"
     path.write_text("\n".join(walker_to_tle_lines(default_walker(), 2460310.5)) + "\n")
@@ -97,3 +94,21 @@ def test_fading_statistics_in_the_simulator() -> None:
     small = st.uav_gain / channels.ground_uav_large_scale_gain(dist, sc.channel.beta0_db,
                                                                sc.channel.path_loss_exponent)
     assert abs(small.mean() - 1.0) < 5 * small.std() / np.sqrt(small.size)
+
+
+def test_candidate_geometry_matches_full_constellation_positions() -> None:
+    """Slant ranges and ISL path lengths from the candidates' positions alone equal those from
+    every satellite's position (isl.path_length_m), including after re-acquisitions."""
+    net = EdgeNetwork(resolve("default"))
+    rngs = _rngs(16, seed=3)
+    st = net.reset(rngs)
+    for _ in range(60):
+        st = net.advance(st, np.zeros((16, 3, 2)), rngs)
+    pos = net.constellation.positions_ecef_m(st.time_s)  # [B, T, 3]
+    rows = np.arange(16)
+    paths = net.candidates.paths[st.access_sat]  # [B, N, H+1]
+    np.testing.assert_allclose(st.candidate_path_m, isl.path_length_m(pos, paths),
+                               rtol=1e-12, atol=1e-6)  # m
+    slant = np.linalg.norm(pos[rows, st.access_sat] - net.ground_ecef_m, axis=-1)
+    np.testing.assert_allclose(st.slant_range_m, slant, rtol=1e-12)
+    np.testing.assert_array_equal(st.candidate_sats, net.candidates.sats[st.access_sat])

@@ -1,4 +1,4 @@
-"""Orbits, Walker geometry, coverage, visibility windows and access selection.
+"""Orbits, Walker geometry and coverage (visibility: test_visibility.py; SGP4: test_tle.py).
 
 Known values come from SPEC section 11 (mu = 398600.4418 km^3/s^2, R_E = 6371 km) and textbook
 two-body geometry (Vallado, Fundamentals of Astrodynamics, 4th ed., ch. 2 and 11).
@@ -10,28 +10,22 @@ import math
 
 import numpy as np
 import pytest
-from sgp4.api import jday
 
 from satedge.sim.constants import OMEGA_EARTH_RAD_S, R_EARTH_M
 from satedge.sim.orbits import (
     DEFAULT_AREA_LAT_DEG,
     DEFAULT_AREA_LON_DEG,
     DEFAULT_WALKER,
-    TleConstellation,
     WalkerDelta,
-    access_satellite,
     azimuth_elevation_rad,
     coverage_half_angle_rad,
     default_walker,
     elevation_rad,
-    gmst82_rad,
     ground_ecef_m,
     orbital_period_s,
     orbital_speed_m_s,
     pass_duration_s,
-    remaining_visibility_s,
     slant_range_m,
-    walker_to_tle_lines,
 )
 
 EL_MIN_RAD = math.radians(10.0)  # SPEC section 2 default mask
@@ -273,194 +267,3 @@ def test_default_shell_covers_latitude_band() -> None:
     for lat_deg in range(-60, 61, 5):
         ground = ground_ecef_m(math.radians(lat_deg), math.radians(DEFAULT_AREA_LON_DEG))
         assert _min_best_elevation_deg(w, ground, step_s=5.0) >= 11.5, lat_deg
-
-
-# --- remaining visibility ------------------------------------------------------------------------
-
-
-def test_remaining_visibility_polar_pass_matches_paper_window() -> None:
-    # Polar orbit seen from the North Pole: Earth rotation does not move the observer, so the
-    # pass is exactly the paper's window 2 beta / n (Eq. 4-5); from culmination half remains.
-    w = WalkerDelta(90.0, 1, 1, 0, H_M)
-    pole = ground_ecef_m(math.pi / 2, 0.0)
-    t_top = (math.pi / 2) / w.mean_motion_rad_s
-    window = float(pass_duration_s(EL_MIN_RAD, H_M))
-    t = np.array([t_top, t_top - 100.0, t_top + 200.0, t_top + 0.6 * window])
-    got = remaining_visibility_s(w, np.zeros(4, int), pole, t, EL_MIN_RAD)
-    np.testing.assert_allclose(
-        got, [window / 2, window / 2 + 100, window / 2 - 200, 0.0], atol=0.02
-    )
-
-
-def _brute_force_remaining(
-    w: WalkerDelta,
-    idx: np.ndarray,
-    ground: np.ndarray,
-    t: np.ndarray,
-    horizon_s: float,
-    step_s: float = 0.005,
-) -> np.ndarray:
-    grid = np.arange(0.0, horizon_s + step_s, step_s)
-    out = np.empty(idx.size)
-    for b in range(idx.size):
-        pos = w.position_of(idx[b], t[b] + grid)
-        el = elevation_rad(pos[:, None, :], ground)[:, 0]
-        below = np.flatnonzero(el < EL_MIN_RAD)
-        out[b] = horizon_s if below.size == 0 else grid[below[0]]
-    return out
-
-
-def test_remaining_visibility_against_brute_force() -> None:
-    w = default_walker()
-    ground = ground_ecef_m(math.radians(DEFAULT_AREA_LAT_DEG), math.radians(DEFAULT_AREA_LON_DEG))
-    rng = np.random.default_rng(7)
-    t = rng.uniform(0.0, 86400.0, 24)
-    el = elevation_rad(w.positions_ecef_m(t), ground)
-    access, _, _ = access_satellite(el, np.full(t.size, -1), EL_MIN_RAD)
-    idx = access.copy()
-    idx[:4] = np.argmin(el[:4], axis=1)  # four satellites below the mask: 0 remaining
-    got = remaining_visibility_s(w, idx, ground, t, EL_MIN_RAD)
-    ref = _brute_force_remaining(w, idx, ground, t, 900.0)
-    np.testing.assert_array_equal(got[:4], 0.0)
-    np.testing.assert_allclose(got, ref, atol=0.02)  # brute-force grid 5 ms; bisection 10 ms
-    assert np.all(got[4:] > 0.0) and np.all(got <= float(pass_duration_s(EL_MIN_RAD, H_M)) + 60)
-
-
-def test_remaining_visibility_horizon_cap_and_shapes() -> None:
-    w = default_walker()
-    ground = np.broadcast_to(ground_ecef_m(0.5, 1.9), (3, 3))
-    t = np.array([100.0, 2000.0, 5000.0])
-    el = elevation_rad(w.positions_ecef_m(t), ground)
-    idx = np.argmax(el, axis=1)
-    full = remaining_visibility_s(w, idx, ground, t, EL_MIN_RAD)
-    capped = remaining_visibility_s(w, idx, ground, t, EL_MIN_RAD, horizon_s=5.0)
-    np.testing.assert_allclose(capped, np.minimum(full, 5.0), atol=0.02)
-    np.testing.assert_allclose(remaining_visibility_s(w, idx, ground[0], t, EL_MIN_RAD), full)
-
-
-# --- access satellite ---------------------------------------------------------------------------
-
-
-def test_access_satellite_sticky_handover_and_outage() -> None:
-    d = math.radians
-    el = np.array(
-        [
-            [d(50), d(20), d(5)],  # previous (1) still visible: kept although 0 is higher
-            [d(50), d(9), d(30)],  # previous (1) set: highest visible (0), handover
-            [d(50), d(20), d(30)],  # no previous: highest, not a handover
-            [d(5), d(9), d(-3)],  # nothing visible: -1
-            [d(5), d(9), d(-3)],  # coverage lost: -1, no handover
-            [d(10), d(9), d(-3)],  # exactly at the mask counts as visible
-        ]
-    )
-    prev = np.array([1, 1, -1, -1, 2, 0])
-    index, handover, any_visible = access_satellite(el, prev, EL_MIN_RAD)
-    np.testing.assert_array_equal(index, [1, 0, 0, -1, -1, 0])
-    np.testing.assert_array_equal(handover, [False, True, False, False, False, False])
-    np.testing.assert_array_equal(any_visible, [True, True, True, False, False, True])
-
-
-def test_access_over_a_day_hands_over_only_when_the_satellite_sets() -> None:
-    w = default_walker()
-    ground = ground_ecef_m(math.radians(DEFAULT_AREA_LAT_DEG), math.radians(DEFAULT_AREA_LON_DEG))
-    t = np.arange(0.0, 86400.0, 3.0)  # SPEC slot length tau = 3 s
-    el = elevation_rad(w.positions_ecef_m(t), ground)
-    prev, n_handover = np.array([-1]), 0
-    for k in range(t.size):
-        index, handover, any_visible = access_satellite(el[k : k + 1], prev, EL_MIN_RAD)
-        assert any_visible[0]
-        if handover[0]:
-            n_handover += 1
-            assert el[k, prev[0]] < EL_MIN_RAD  # the old access satellite had set
-        prev = index
-    # sticky access lasts a good part of a ~443 s pass: between 86400/443 and 3x that many
-    assert 86400 / 443 < n_handover < 3 * 86400 / 443
-
-
-# --- TLE constellations (SGP4) ------------------------------------------------------------------
-
-EPOCH_JD = float(sum(jday(2024, 1, 1, 0, 0, 0)))
-
-
-def test_gmst_at_j2000() -> None:
-    # IAU 1982 GMST at 2000-01-01 12:00 UT1 = 18h 41m 50.54841 s = 280.46061837 deg (Astronomical
-    # Almanac / Vallado eq. 3-45).
-    assert math.degrees(float(gmst82_rad(2451545.0))) == pytest.approx(280.46061837, abs=1e-8)
-
-
-@pytest.mark.parametrize(("total", "planes", "phasing"), [(180, 12, 0), (24, 6, 5), (200, 20, 7)])
-def test_walker_tle_round_trip_recovers_shell(total: int, planes: int, phasing: int) -> None:
-    w = WalkerDelta(53.0, total, planes, phasing, H_M)
-    lines = walker_to_tle_lines(w, EPOCH_JD)
-    assert len(lines) == 3 * total and all(len(x) == 69 for x in lines[1::3] + lines[2::3])
-    c = TleConstellation.from_tle_lines(lines)
-    assert c.epoch_jd == pytest.approx(EPOCH_JD, abs=1e-8)
-    assert (c.total, c.planes, c.sats_per_plane, c.phasing) == (
-        total,
-        planes,
-        total // planes,
-        phasing,
-    )
-    np.testing.assert_array_equal(c.plane_index, w.plane_index)
-    np.testing.assert_array_equal(c.slot_index, w.slot_index)
-    np.testing.assert_array_equal(c.tle_order, np.arange(total))
-
-
-def test_tle_shuffled_two_line_input_is_reordered() -> None:
-    w = WalkerDelta(53.0, 24, 6, 5, H_M)
-    three = walker_to_tle_lines(w, EPOCH_JD)
-    pairs = [three[3 * k + 1 : 3 * k + 3] for k in range(w.total)]
-    perm = np.random.default_rng(3).permutation(w.total)
-    c = TleConstellation.from_tle_lines([x for k in perm for x in pairs[k]])
-    np.testing.assert_array_equal(perm[c.tle_order], np.arange(w.total))
-    ref = TleConstellation.from_tle_lines(three)
-    t = np.array([0.0, 300.0])
-    np.testing.assert_allclose(c.positions_ecef_m(t), ref.positions_ecef_m(t), atol=1e-6)
-
-
-def test_sgp4_shell_agrees_with_analytic_walker() -> None:
-    # SGP4 adds J2: short-period terms of order 1.5 J2 (R_eq/a)^2 a ~ 10 km (radius seen within
-    # +-7 km) and secular node/latitude drift ~1e-6 rad/s (< 1 km in 15 min). So over 15 min
-    # positions agree within 20 km and radii within 10 km; the analytic model has no J2.
-    w = default_walker()
-    c = TleConstellation.from_tle_lines(walker_to_tle_lines(w, EPOCH_JD))
-    t = np.linspace(0.0, 900.0, 7)
-    diff_km = np.linalg.norm(c.positions_ecef_m(t) - w.positions_ecef_m(t), axis=-1) / 1e3
-    assert diff_km.max() < 20.0
-    radius_km = np.linalg.norm(c.positions_ecef_m(t), axis=-1) / 1e3
-    np.testing.assert_allclose(radius_km, w.radius_m / 1e3, atol=10.0)
-    # the drift is secular: after one day the shells have visibly separated (node drift)
-    late = np.linalg.norm(c.positions_ecef_m(86400.0) - w.positions_ecef_m(86400.0), axis=-1)
-    assert np.median(late) > 100e3
-
-
-def test_tle_position_of_epoch_and_visibility() -> None:
-    w = WalkerDelta(53.0, 24, 6, 1, H_M)
-    lines = walker_to_tle_lines(w, EPOCH_JD)
-    c = TleConstellation.from_tle_lines(lines)
-    later = TleConstellation.from_tle_lines(lines, epoch_jd=EPOCH_JD + 0.5)
-    # numbering is fixed at each constellation's epoch, so compare in TLE-line order
-    by_line_later = later.positions_ecef_m(0.0)[np.argsort(later.tle_order)]
-    by_line = c.positions_ecef_m(43200.0)[np.argsort(c.tle_order)]
-    np.testing.assert_allclose(by_line_later, by_line, atol=1e-3)
-    t = np.array([[10.0, 500.0], [2000.0, 3000.0]])
-    idx = np.array([[0, 23], [7, 7]])
-    picked = c.positions_ecef_m(t)[np.arange(2)[:, None], np.arange(2), idx]
-    np.testing.assert_allclose(c.position_of(idx, t), picked, atol=1e-6)
-    ground = ground_ecef_m(math.radians(40.0), math.radians(10.0))
-    tt = np.arange(0.0, 6000.0, 600.0)
-    sat = np.argmax(elevation_rad(c.positions_ecef_m(tt), ground), axis=1)
-    got = remaining_visibility_s(c, sat, ground, tt, EL_MIN_RAD)
-    for b in np.flatnonzero(got > 0):  # brute force on 0.05 s grid
-        grid = np.arange(0.0, 900.0, 0.05)
-        el = elevation_rad(c.position_of(sat[b], tt[b] + grid)[:, None, :], ground)[:, 0]
-        assert got[b] == pytest.approx(grid[np.argmax(el < EL_MIN_RAD)], abs=0.06)
-
-
-def test_tle_unequal_planes_rejected_for_grid() -> None:
-    w = WalkerDelta(53.0, 24, 6, 1, H_M)
-    lines = walker_to_tle_lines(w, EPOCH_JD)[3:]  # drop one satellite of plane 0
-    c = TleConstellation.from_tle_lines(lines)
-    assert c.planes == 6 and c.total == 23 and c.phasing == 0
-    with pytest.raises(ValueError, match="unequal"):
-        _ = c.sats_per_plane

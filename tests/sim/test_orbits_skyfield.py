@@ -16,15 +16,9 @@ import pytest
 from sgp4.api import jday
 
 from satedge.sim.constants import R_EARTH_M
-from satedge.sim.orbits import (
-    TleConstellation,
-    default_walker,
-    elevation_rad,
-    gmst82_rad,
-    ground_ecef_m,
-    remaining_visibility_s,
-    walker_to_tle_lines,
-)
+from satedge.sim.orbits import default_walker, elevation_rad, ground_ecef_m
+from satedge.sim.tle import TleConstellation, gmst82_rad, walker_to_tle_lines
+from satedge.sim.visibility import remaining_visibility_s
 
 skyfield_api = pytest.importorskip("skyfield.api")
 from skyfield.framelib import itrs  # noqa: E402

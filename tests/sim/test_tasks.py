@@ -66,3 +66,40 @@ def test_sizes_add_up_over_requests_and_follow_service_types() -> None:
     # Mean upload per request: E[image] + E[text] * 32 = 1.5e6 + 15 * 32 bit.
     mean = t.upload_bits[one].mean()
     assert abs(mean - (1.5e6 + 15 * 32)) < 5 * 2.9e5 / np.sqrt(one.sum())
+
+
+def _dense_reference(u: np.ndarray, cdf: np.ndarray, mix: tuple[float, ...]) -> dict:
+    """Sizes computed for all R request slots and masked (the algorithm before the speed-up)."""
+    b, k, r = cdf.shape
+    per = u[:, : uniforms_per_slot(k, r)].reshape(b, k, -1)
+    n = np.sum(per[..., 0, None] >= cdf, axis=-1)
+    u_img, u_txt, u_svc, u_lvl = np.split(per[..., 3:], 4, axis=-1)
+    used = np.arange(r) < n[..., None]
+    img = 1e6 + 1e6 * u_img
+    txt = np.minimum(np.floor(10 + 11 * u_txt), 20)
+    service = np.sum(u_svc[..., None] >= np.cumsum(mix)[:-1], axis=-1)
+    caption = np.where(u_lvl < 0.5, CAPTION_TOKENS[0], CAPTION_TOKENS[1])
+    out = np.choose(service, (np.full_like(txt, VQA_TOKENS), caption,
+                              np.full_like(txt, SUMMARY_TOKENS), np.maximum(txt, 1.0)))
+    return {"n_requests": n, "upload_bits": np.sum(np.where(used, img + txt * 32.0, 0), -1),
+            "text_tokens": np.sum(np.where(used, txt, 0), -1),
+            "output_tokens": np.sum(np.where(used, out, 0), -1)}
+
+
+@pytest.mark.parametrize("mix", [(0.25, 0.25, 0.25, 0.25), (0.1, 0.0, 0.6, 0.3)])
+def test_sparse_sampling_matches_dense_reference(mix: tuple[float, ...]) -> None:
+    """Only existing requests are computed; the result equals computing all R slots (counts and
+    token sums exactly; upload bits to the last bit or two, as the sum order differs)."""
+    b, k, r = 300, 7, 8
+    rng = np.random.default_rng(5)
+    cdf = poisson_cdf_table(rng.uniform(0.5, 4.0, (b, k)), r)  # rates up to 4: many requests
+    u = rng.random((b, uniforms_per_slot(k, r) + 13))  # extra columns are ignored
+    t = _sample(u, cdf, mix)
+    ref = _dense_reference(u, cdf, mix)
+    np.testing.assert_array_equal(t.n_requests, ref["n_requests"])
+    np.testing.assert_array_equal(t.text_tokens, ref["text_tokens"])
+    np.testing.assert_array_equal(t.output_tokens, ref["output_tokens"])
+    np.testing.assert_allclose(t.upload_bits, ref["upload_bits"], rtol=1e-15, atol=0)
+    exact = _sample(np.ascontiguousarray(u[:, : uniforms_per_slot(k, r)]), cdf, mix)
+    np.testing.assert_array_equal(exact.upload_bits, t.upload_bits)
+    assert t.n_requests.max() == r  # the cap is exercised

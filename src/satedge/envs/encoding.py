@@ -33,6 +33,7 @@ altitude; satellite: the slant range at 40 deg elevation). Values are clipped to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,10 +51,6 @@ __all__ = ["ActionDecoder", "ObservationEncoder", "info_dict", "reward"]
 FloatArray = NDArray[np.float64]
 
 
-def _sq(x: FloatArray, ref: float) -> FloatArray:
-    return np.asarray(2.0 * x / (x + ref) - 1.0)
-
-
 def observation_size(sc: Scenario) -> int:
     """Length of the flat observation vector."""
     k, m, n = sc.n_iotds, sc.n_uavs, sc.n_candidates
@@ -61,7 +58,14 @@ def observation_size(sc: Scenario) -> int:
 
 
 class ObservationEncoder:
-    """Encodes a batched :class:`SlotState` as [B, obs_dim] float32 (layout in the module doc)."""
+    """Encodes a batched :class:`SlotState` as [B, obs_dim] float32 (layout in the module doc).
+
+    Every feature is ``(p x - q) / (s x + r) - c`` of a raw value x, with per-feature constants:
+    ``sq(x, r)`` is p = 2, s = 1, c = 1; the affine ``2 x / d - 1`` is p = 2, s = 0, r = d, c = 1;
+    a gain in dB is x = log10(g) with p = 10, q = g_ref, s = 0, r = 20 (UAV) or 10 (satellite).
+    Each choice reproduces the written formula operation for operation (a zero term is exact),
+    so the whole observation is a few array operations on one [B, obs_dim] buffer of raw values.
+    """
 
     def __init__(self, net: EdgeNetwork) -> None:
         sc = net.scenario
@@ -74,34 +78,68 @@ class ObservationEncoder:
             slant, sc.satellite.carrier_hz, sc.iotd.antenna_gain_dbi,
             sc.satellite.antenna_gain_dbi)))
         servers = net.servers
-        self.server_block = np.concatenate([
-            2.0 * servers.accuracy - 1.0, _sq(1.0 / servers.s_per_output_token, 50.0)])
+        self.server_raw = np.concatenate([servers.accuracy, 1.0 / servers.s_per_output_token])
         self.space = spaces.Box(-1.0, 1.0, (observation_size(sc),), np.float32)
+        self._p, self._q, self._s, self._r, self._c = self._feature_constants()
+
+    def _feature_constants(self) -> tuple[FloatArray, ...]:
+        """[obs_dim] constants p, q, s, r, c of every feature, in the layout's order."""
+        sc, m, n = self.sc, self.sc.n_uavs, self.sc.n_candidates
+
+        def sq(ref: float) -> tuple[float, ...]:  # 2 x / (x + ref) - 1
+            return 2.0, 0.0, 1.0, ref, 1.0
+
+        def affine(d: float) -> tuple[float, ...]:  # 2 x / d - 1
+            return 2.0, 0.0, 0.0, d, 1.0
+
+        def scaled(d: float) -> tuple[float, ...]:  # x / d
+            return 1.0, 0.0, 0.0, d, 0.0
+
+        def db(ref_db: float, per: float) -> tuple[float, ...]:  # (10 log10 g - ref) / per
+            return 10.0, ref_db, 0.0, per, 0.0
+
+        per_iotd = [scaled(1.0), sq(4e6), sq(128.0), affine(1.0), sq(3.0), affine(sc.area_m),
+                    affine(sc.area_m), *[db(self.uav_ref_db, 20.0)] * m, db(self.sat_ref_db, 10.0)]
+        rows = (per_iotd * sc.n_iotds
+                + [affine(self.net.pass_duration_s), scaled(1.0), scaled(sc.episode_slots)]
+                + [affine(sc.area_m)] * (2 * m) + [affine(1.0)] * (m + n) + [sq(50.0)] * (m + n)
+                + [sq(2.0)] * n + [sq(2e6)] * n)
+        return tuple(np.array(col) for col in zip(*rows, strict=True))
 
     def __call__(self, st: SlotState) -> NDArray[np.float32]:
+        raw = self._raw(st)
+        out = raw * self._p
+        out -= self._q
+        den = raw * self._s
+        den += self._r
+        out /= den
+        out -= self._c
+        obs = out.astype(np.float32)  # rounding is monotone and +-1 are exact in float32, so
+        return obs.clip(-1.0, 1.0, out=obs)  # clipping after the cast gives the same values
+
+    def _raw(self, st: SlotState) -> FloatArray:
+        """[B, obs_dim] raw feature values in the layout's order."""
         sc, t = self.sc, st.tasks
-        b = st.batch_size
-        area = sc.area_m
-        per_iotd = np.concatenate([
-            t.active[..., None].astype(np.float64),
-            _sq(t.upload_bits, 4e6)[..., None],
-            _sq(t.output_tokens, 128.0)[..., None],
-            (2.0 * t.accuracy_min - 1.0)[..., None],
-            _sq(t.deadline_s, 3.0)[..., None],
-            2.0 * st.iotd_xy_m / area - 1.0,
-            (channels.linear_to_db(np.maximum(st.uav_gain, 1e-30)) - self.uav_ref_db) / 20.0,
-            ((channels.linear_to_db(np.maximum(st.sat_gain, 1e-30)) - self.sat_ref_db)
-             / 10.0)[..., None],
-        ], axis=-1).reshape(b, -1)
-        glob = np.stack([2.0 * st.visibility_s / self.net.pass_duration_s - 1.0,
-                         (st.access_sat >= 0).astype(np.float64),
-                         st.slot / sc.episode_slots], axis=-1)
-        cand = np.concatenate([_sq(st.candidate_hops.astype(np.float64), 2.0),
-                               _sq(st.candidate_path_m, 2e6)], axis=-1)
-        obs = np.concatenate([per_iotd, glob, (2.0 * st.uav_xy_m / area - 1.0).reshape(b, -1),
-                              np.broadcast_to(self.server_block, (b, self.server_block.size)),
-                              cand], axis=-1)
-        return np.clip(obs, -1.0, 1.0).astype(np.float32)
+        b, k, m, n = st.batch_size, sc.n_iotds, sc.n_uavs, sc.n_candidates
+        raw = np.empty((b, self._p.size))
+        per = raw[:, : k * (8 + m)].reshape(b, k, 8 + m)
+        per[..., 0] = t.active
+        per[..., 1] = t.upload_bits
+        per[..., 2] = t.output_tokens
+        per[..., 3] = t.accuracy_min
+        per[..., 4] = t.deadline_s
+        per[..., 5:7] = st.iotd_xy_m
+        per[..., 7:7 + m] = np.log10(np.maximum(st.uav_gain, 1e-30))
+        per[..., 7 + m] = np.log10(np.maximum(st.sat_gain, 1e-30))
+        rest = raw[:, k * (8 + m):]
+        rest[:, 0] = st.visibility_s
+        rest[:, 1] = st.access_sat >= 0
+        rest[:, 2] = st.slot
+        rest[:, 3:3 + 2 * m] = st.uav_xy_m.reshape(b, 2 * m)
+        rest[:, 3 + 2 * m:3 + 4 * m + 2 * n] = self.server_raw
+        rest[:, 3 + 4 * m + 2 * n:3 + 4 * m + 3 * n] = st.candidate_hops
+        rest[:, 3 + 4 * m + 3 * n:] = st.candidate_path_m
+        return raw
 
 
 class ActionDecoder:
@@ -125,32 +163,32 @@ class ActionDecoder:
     def __call__(self, action: Mapping[str, Any], batch: int) -> tuple[
             NDArray[np.int64], FloatArray, FloatArray]:
         sc = self.sc
-        if not isinstance(action, Mapping) or set(action) != {"offload", "power", "uav"}:
+        if not isinstance(action, Mapping) or action.keys() != {"offload", "power", "uav"}:
             keys = sorted(action) if isinstance(action, Mapping) else type(action).__name__
             raise ValueError(f"action must be a dict with keys offload, power, uav; got {keys}")
-        shapes = {"offload": (batch, sc.n_iotds), "power": (batch, sc.n_iotds),
-                  "uav": (batch, sc.n_uavs, 2)}
-        arrays = {}
-        for key, shape in shapes.items():
-            arr = np.asarray(action[key])
-            if arr.size != int(np.prod(shape)):
-                raise ValueError(f"action[{key!r}] has shape {arr.shape}; expected "
-                                 f"{shape[1:] if batch == 1 else shape}")
-            arr = arr.reshape(shape)
-            if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)):
-                raise ValueError(f"action[{key!r}] must be finite numbers; got {arr.ravel()[:8]}")
-            arrays[key] = arr
-        server = arrays["offload"]
-        if not np.all(server == np.round(server)) or server.min() < 0 or \
-                server.max() >= sc.n_servers:
+        server = _checked(action, "offload", (batch, sc.n_iotds))
+        if (server.dtype.kind == "f" and not np.all(server == np.round(server))) or \
+                server.min() < 0 or server.max() >= sc.n_servers:
             raise ValueError(f"action['offload'] must hold integers in [0, {sc.n_servers - 1}]; "
                              f"got {server.ravel()[:8]}")
+        power = _checked(action, "power", (batch, sc.n_iotds)).astype(np.float64)
         lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
-        power = lo + (np.clip(arrays["power"].astype(np.float64), -1.0, 1.0) + 1.0) / 2.0 * (
-            hi - lo)
-        move = np.clip(arrays["uav"].astype(np.float64), -1.0, 1.0) * (
-            sc.uav.speed_max_m_s * sc.slot_s)
+        power = lo + (power.clip(-1.0, 1.0) + 1.0) / 2.0 * (hi - lo)
+        move = _checked(action, "uav", (batch, sc.n_uavs, 2)).astype(np.float64)
+        move = move.clip(-1.0, 1.0) * (sc.uav.speed_max_m_s * sc.slot_s)
         return server.astype(np.int64), power, move
+
+
+def _checked(action: Mapping[str, Any], key: str, shape: tuple[int, ...]) -> NDArray[Any]:
+    """``action[key]`` as an array of ``shape``; a wrong size, non-numbers or NaN/inf raise."""
+    arr = np.asarray(action[key])
+    if arr.size != math.prod(shape):
+        raise ValueError(f"action[{key!r}] has shape {arr.shape}; expected "
+                         f"{shape[1:] if shape[0] == 1 else shape}")
+    arr = arr.reshape(shape)
+    if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and not np.isfinite(arr).all()):
+        raise ValueError(f"action[{key!r}] must be finite numbers; got {arr.ravel()[:8]}")
+    return arr
 
 
 def reward(sc: Scenario, outcome: Outcome) -> FloatArray:
@@ -174,28 +212,38 @@ def reward(sc: Scenario, outcome: Outcome) -> FloatArray:
 
 def info_dict(outcome: Outcome, next_state: SlotState, m: int) -> dict[str, NDArray[Any]]:
     """Every cost and failure component by name, as [B] arrays, plus the next action mask."""
-    ex = outcome.executed
-    n_ex = np.sum(ex, axis=-1)
-    safe = np.maximum(n_ex, 1)
-    on_uav = ex & (outcome.server < m)
+    counts = outcome.status_counts.copy()  # [B, len(TaskStatus)]
+    n_ex = counts[:, _EXECUTED].sum(axis=-1)
+    n_uav = (outcome.executed & (outcome.server < m)).sum(axis=-1)
+    # all eleven latency and energy sums over K in one einsum (see cost._shared_finish_s)
+    sums = np.einsum("...j->...", np.stack([getattr(outcome, name) for name, _ in _SUMS]))
+    sums[:_N_LATENCY] /= np.maximum(n_ex, 1)  # latencies are means over executed tasks
     info: dict[str, NDArray[Any]] = {
         "action_mask": next_state.mask,
         "cost": outcome.cost,
         "penalty": outcome.penalty,
-        "latency_s": np.sum(outcome.latency_s, axis=-1) / safe,
-        "energy_j": np.sum(outcome.energy_j, axis=-1),
-        "n_active": outcome.n_active,
+        "latency_s": sums[0],
+        "energy_j": sums[_N_LATENCY],
+        "n_active": outcome.status.shape[-1] - counts[:, TaskStatus.IDLE.value],
         "n_executed": n_ex,
-        "n_uav": np.sum(on_uav, axis=-1),
-        "n_satellite": np.sum(ex & ~on_uav, axis=-1),
+        "n_uav": n_uav,
+        "n_satellite": n_ex - n_uav,
     }
-    for status in TaskStatus:
-        if status not in (TaskStatus.IDLE,):
-            info[f"n_{status.name.lower()}"] = outcome.count(status)
-    for part in ("upload_s", "inference_s", "download_s", "isl_s", "propagation_s"):
-        info[f"latency_{part}"] = np.sum(getattr(outcome, part), axis=-1) / safe
-    for part in ("upload", "inference", "download", "isl"):
-        info[f"energy_{part}_j"] = np.sum(getattr(outcome, f"{part}_energy_j"), axis=-1)
+    for key, column in _COUNTS:
+        info[key] = counts[:, column]
+    for i, (_, key) in enumerate(_SUMS):
+        if i not in (0, _N_LATENCY):
+            info[key] = sums[i]
     info["handover"] = next_state.handover
-    info["visibility_s"] = next_state.visibility_s
+    info["visibility_s"] = next_state.visibility_s.copy()
     return info
+
+
+_EXECUTED = slice(TaskStatus.OK.value, TaskStatus.VISIBILITY.value + 1)
+_COUNTS = tuple((f"n_{s.name.lower()}", s.value) for s in TaskStatus if s != TaskStatus.IDLE)
+_LATENCY_PARTS = ("upload_s", "inference_s", "download_s", "isl_s", "propagation_s")
+_ENERGY_PARTS = ("upload", "inference", "download", "isl")
+_N_LATENCY = 1 + len(_LATENCY_PARTS)
+_SUMS = (("latency_s", "latency_s"), *((p, f"latency_{p}") for p in _LATENCY_PARTS),
+         ("energy_j", "energy_j"), *((f"{p}_energy_j", f"energy_{p}_j") for p in _ENERGY_PARTS))
+"""(Outcome field, info key) of every summed component: latencies first, then energies."""

@@ -116,7 +116,7 @@ class MllmOffloadEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         outcome, self.state = self.network.step(prev, server, power, move, [self.np_random])
         self.last_outcome, self._last_state = outcome, prev
         r = float(reward(self.scenario, outcome)[0])
-        info = {key: value[0] if key == "action_mask" else value[0].item()
+        info = {key: value[0] if key == "action_mask" else value.item()
                 for key, value in info_dict(outcome, self.state, self.scenario.n_uavs).items()}
         truncated = bool(self.state.slot[0] >= self.scenario.episode_slots)
         return self._encode(self.state)[0], r, False, truncated, info

@@ -19,6 +19,8 @@ Deviations and choices (also in the links section of ``docs/``):
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -364,18 +366,29 @@ def uav_uplink_sinr(
     if serving.size and serving.max() >= n_uav:
         raise ValueError(f"serving_uav must be in [-1, {n_uav - 1}], got {serving.max()}")
     served = serving >= 0
-    psd = _broadcast_to(np.where(served, power_w / np.where(served, bandwidth_hz, 1.0), 0.0), shape)
-    cell = np.where(served, serving, 0)  # unserved IoTDs have psd 0, any cell index will do
-    row = np.arange(serving.size).reshape(shape)  # flat (environment, k) index
-    own = row * n_uav + cell  # flat index of g[..., k, m_k]
+    psd = np.divide(power_w, bandwidth_hz, out=np.zeros(shape), where=served)  # p_k / B_k (W/Hz)
+    cell = np.maximum(serving, 0)  # unserved IoTDs have psd 0, any cell index will do
+    row_m, env_m = _cell_index(shape, n_uav)
+    own = row_m + cell  # flat index of g[..., k, m_k]
     own_gain = g.reshape(-1)[own]
     # Zero g[j, m_j] so that the sum over j at UAV m skips m's own cell exactly (FDMA): the one
     # [..., K, M] temporary this needs is the price of exact cancellation.
     other_cell_gain = g.copy()
     other_cell_gain.reshape(-1)[own] = 0.0
     interference = np.matmul(psd[..., None, :], other_cell_gain).reshape(-1)  # [n_env * M] (W/Hz)
-    own_interference = interference[row // max(shape[-1], 1) * n_uav + cell]
+    own_interference = interference[env_m + cell]
     return psd * own_gain / (np.asarray(noise_psd_w_hz) + own_interference)
+
+
+@functools.lru_cache(maxsize=32)
+def _cell_index(shape: tuple[int, ...], n_uav: int) -> tuple[npt.NDArray[np.intp], ...]:
+    """Flat offsets for IoTDs of ``shape`` [..., K]: ``(env, k) * M`` into [..., K, M] gains and
+    ``env * M`` into [..., M] per-UAV sums (cached per shape)."""
+    row = np.arange(math.prod(shape)).reshape(shape)
+    offsets = row * n_uav, row // max(shape[-1], 1) * n_uav
+    for a in offsets:
+        a.setflags(write=False)
+    return offsets
 
 
 def _broadcast_to(a: npt.NDArray[Any], shape: tuple[int, ...]) -> npt.NDArray[Any]:

@@ -18,7 +18,9 @@ stand-alone compute time (the server's busy time is shared, not multiplied).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,6 +53,7 @@ class ServerTable:
     vision_tokens: FloatArray
     compute_power_w: FloatArray
     model_names: tuple[str, ...]
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def is_uav(self) -> BoolArray:
@@ -58,11 +61,28 @@ class ServerTable:
         return np.arange(self.accuracy.shape[0]) < self.n_uavs
 
     def alone_time_s(self, tasks: TaskBatch) -> FloatArray:
-        """[B, K, S] stand-alone inference time of every task on every server (s)."""
-        in_tokens = (tasks.text_tokens[..., None]
-                     + tasks.n_requests[..., None] * self.vision_tokens)
-        return np.asarray(in_tokens * self.s_per_input_token
-                          + tasks.output_tokens[..., None] * self.s_per_output_token)
+        """[B, K, S] stand-alone inference time of every task on every server (s), read-only."""
+        return self.alone_by_server_s(tasks).transpose(1, 2, 0)
+
+    def alone_by_server_s(self, tasks: TaskBatch) -> FloatArray:
+        """[S, B, K] stand-alone inference times, server-major (contiguous), read-only.
+
+        ``(L_text + n_img V_s) t_in,s + L_out t_out,s``. Server-major so that the operations run
+        over B K contiguous elements rather than S per task. The last result is kept for the same
+        ``tasks`` object: a slot's mask and its cost both need it (a TaskBatch is never modified
+        in place; a changed one is a new object).
+        """
+        last = self._memo.get("alone_by_server_s")
+        if last is not None and last[0] is tasks:
+            return last[1]
+        per_server = (a[:, None, None] for a in (self.vision_tokens, self.s_per_input_token,
+                                                  self.s_per_output_token))
+        vision, s_in, s_out = per_server
+        in_tokens = tasks.text_tokens + tasks.n_requests.astype(np.float64) * vision
+        alone = np.asarray(in_tokens * s_in + tasks.output_tokens * s_out)
+        alone.setflags(write=False)
+        self._memo["alone_by_server_s"] = (tasks, alone)
+        return alone
 
 
 def processor_sharing_s(alone_s: FloatArray, server: IntArray, executed: BoolArray) -> FloatArray:
@@ -77,10 +97,47 @@ def processor_sharing_s(alone_s: FloatArray, server: IntArray, executed: BoolArr
     Returns:
         [B, K] finish time (s); 0 where not executed.
     """
-    same = ((server[..., :, None] == server[..., None, :])
-            & executed[..., :, None] & executed[..., None, :])
+    return _shared_finish_s(np.where(executed, alone_s, 0.0), _same_server(server, executed))
+
+
+def _same_server(server: IntArray, executed: BoolArray) -> BoolArray:
+    """[B, K, K] True where tasks i and j run on the same server, and on the diagonal.
+
+    A task that does not run gets a group of its own (-1 - k), so it shares with nobody; its
+    diagonal entry only ever meets a zero stand-alone time.
+    """
+    group = np.where(executed, server, _OWN_GROUP[: server.shape[-1]])
+    return group[..., :, None] == group[..., None, :]
+
+
+def _shared_finish_s(alone_s: FloatArray, same: BoolArray) -> FloatArray:
+    """Processor-sharing finish times (see :func:`processor_sharing_s`) from ``same`` [B, K, K]
+    and stand-alone times that are 0 for tasks that do not run."""
     pair = np.minimum(alone_s[..., :, None], alone_s[..., None, :])
-    return np.asarray(np.sum(np.where(same, pair, 0.0), axis=-1))
+    pair *= same  # min(t_i, t_j) >= 0 where shared, 0 elsewhere
+    # einsum sums a short last axis several times faster than np.sum at large B (it adds in
+    # another order: last-bit differences) and, unlike a BLAS product, never starts threads.
+    return np.asarray(np.einsum("...j->...", pair))
+
+
+_OWN_GROUP = -1 - np.arange(1000)  # K <= 1000 (scenario limit)
+_OWN_GROUP.setflags(write=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _noise_psd_w_hz(noise_psd_dbm_hz: float) -> float:
+    """Noise power spectral density N_0 (W/Hz) from dBm/Hz."""
+    return float(channels.db_to_linear(noise_psd_dbm_hz - 30.0))
+
+
+@functools.lru_cache(maxsize=32)
+def _index_grids(b: int, k: int) -> tuple[IntArray, IntArray]:
+    """Gather indices for [B, K] choices: ``env`` [B, 1] and the flat task index ``row`` [B, K]
+    (``env * K + k``), so ``x.reshape(-1, n)[row, choice]`` picks x[b, k, choice[b, k]]."""
+    env, row = np.arange(b)[:, None], np.arange(b * k).reshape(b, k)
+    env.setflags(write=False)
+    row.setflags(write=False)
+    return env, row
 
 
 def _satellite_fixed_s(sc: Scenario, slant_m: FloatArray, bits: FloatArray, hops: FloatArray,
@@ -103,25 +160,34 @@ def feasibility_mask(sc: Scenario, servers: ServerTable, st: SlotState) -> BoolA
     False and the task is dropped.
     """
     tasks, m = st.tasks, servers.n_uavs
-    accurate = servers.accuracy >= tasks.accuracy_min[..., None]  # [B, K, S]
-    covered = st.uav_horizontal_m <= sc.uav.coverage_radius_m  # [B, K, M]
-    noise = channels.db_to_linear(sc.channel.noise_psd_dbm_hz - 30.0)
-    up = channels.shannon_rate_bps(sc.satellite.uplink_bandwidth_hz, sc.iotd.power_max_w
-                                   * st.sat_gain / (noise * sc.satellite.uplink_bandwidth_hz))
-    dn = channels.shannon_rate_bps(sc.satellite.downlink_bandwidth_hz, sc.satellite.tx_power_w
-                                   * st.sat_gain / (noise * sc.satellite.downlink_bandwidth_hz))
+    b, k = tasks.accuracy_min.shape
+    ok = np.empty((servers.accuracy.shape[0], b, k), dtype=bool)  # server-major, as alone times
+    np.less_equal(st.uav_horizontal_m.transpose(2, 0, 1), sc.uav.coverage_radius_m, out=ok[:m])
+    window = np.where(st.access_sat >= 0, st.visibility_s, -np.inf)  # no satellite: nothing fits
+    np.less_equal(_satellite_lower_bound_s(sc, servers, st), np.repeat(window, k).reshape(b, k),
+                  out=ok[m:])
+    ok &= servers.accuracy[:, None, None] >= tasks.accuracy_min
+    ok |= ~tasks.active
+    return np.ascontiguousarray(ok.transpose(1, 2, 0))
+
+
+def _satellite_lower_bound_s(sc: Scenario, servers: ServerTable, st: SlotState) -> FloatArray:
+    """[N, B, K] latency of each task alone on every link at p_max and alone on each candidate."""
+    tasks = st.tasks
+    noise = _noise_psd_w_hz(sc.channel.noise_psd_dbm_hz)
+    b_up, b_dn = sc.satellite.uplink_bandwidth_hz, sc.satellite.downlink_bandwidth_hz
+    up = channels.shannon_rate_bps(b_up, sc.iotd.power_max_w * st.sat_gain / (noise * b_up))
+    dn = channels.shannon_rate_bps(b_dn, sc.satellite.tx_power_w * st.sat_gain / (noise * b_dn))
     out_bits = tasks.output_tokens * sc.tasks.bits_per_output_token
     links = tasks.upload_bits / np.maximum(up, 1e-300) + out_bits / np.maximum(dn, 1e-300)
-    isl, prop = _satellite_fixed_s(sc, st.slant_range_m[:, None, None],
-                                   (tasks.upload_bits + out_bits)[..., None],
-                                   st.candidate_hops[:, None, :].astype(np.float64),
-                                   st.candidate_path_m[:, None, :])
-    alone = servers.alone_time_s(tasks)[..., m:]
-    lower_bound = links[..., None] + isl + prop + alone  # [B, K, N]
-    in_window = (lower_bound <= st.visibility_s[:, None, None]) & (st.access_sat >= 0)[:, None,
-                                                                                       None]
-    mask = accurate & np.concatenate([covered, in_window], axis=-1)
-    return np.where(tasks.active[..., None], mask, True)
+    isl, prop = _satellite_fixed_s(sc, st.slant_range_m[:, None],
+                                   tasks.upload_bits + out_bits,
+                                   st.candidate_hops.T[:, :, None].astype(np.float64),
+                                   st.candidate_path_m.T[:, :, None])
+    isl += links  # in place, in the order (links + isl) + prop + alone
+    isl += prop
+    isl += servers.alone_by_server_s(tasks)[servers.n_uavs:]
+    return isl
 
 
 def action_cost(sc: Scenario, servers: ServerTable, st: SlotState, server: IntArray,
@@ -137,63 +203,33 @@ def action_cost(sc: Scenario, servers: ServerTable, st: SlotState, server: IntAr
     Returns:
         The :class:`~satedge.sim.state.Outcome` of the slot.
     """
-    tasks, m = st.tasks, servers.n_uavs
+    tasks = st.tasks
     server = np.asarray(server, dtype=np.int64)
-    active = tasks.active
-    any_ok = np.any(st.mask, axis=-1)
-    chosen_ok = np.take_along_axis(st.mask, server[..., None], axis=-1)[..., 0]
-    executed = active & any_ok & chosen_ok
-    on_uav = executed & (server < m)
-    on_sat = executed & (server >= m)
-    n_servers = servers.accuracy.shape[0]
-
-    noise_psd = channels.db_to_linear(sc.channel.noise_psd_dbm_hz - 30.0)
-    uav_idx = np.where(on_uav, server, -1)
-    bw_uav = channels.equal_share_bandwidth_hz(sc.uav.bandwidth_hz, uav_idx, m)
-    sinr_uav = channels.uav_uplink_sinr(power_w, st.uav_gain, uav_idx, bw_uav, noise_psd)
-    g_own = np.take_along_axis(st.uav_gain, np.clip(server, 0, m - 1)[..., None], axis=-1)[..., 0]
-    bw_uav_safe = np.where(bw_uav > 0, bw_uav, 1.0)  # unused where the IoTD is not UAV-served
-    snr_uav_dn = sc.uav.tx_power_w * g_own / (noise_psd * bw_uav_safe)
-    sat_grp = np.where(on_sat, 0, -1)
-    bw_up = channels.equal_share_bandwidth_hz(sc.satellite.uplink_bandwidth_hz, sat_grp, 1)
-    bw_dn = channels.equal_share_bandwidth_hz(sc.satellite.downlink_bandwidth_hz, sat_grp, 1)
-    safe_up, safe_dn = np.where(bw_up > 0, bw_up, 1.0), np.where(bw_dn > 0, bw_dn, 1.0)
-    snr_sat_up = power_w * st.sat_gain / (noise_psd * safe_up)
-    snr_sat_dn = sc.satellite.tx_power_w * st.sat_gain / (noise_psd * safe_dn)
-
-    rate_up = np.where(on_uav, channels.shannon_rate_bps(bw_uav, sinr_uav),
-                       channels.shannon_rate_bps(bw_up, snr_sat_up))
-    rate_dn = np.where(on_uav, channels.shannon_rate_bps(bw_uav, snr_uav_dn),
-                       channels.shannon_rate_bps(bw_dn, snr_sat_dn))
-    out_bits = tasks.output_tokens * sc.tasks.bits_per_output_token
-    upload = np.where(executed, tasks.upload_bits / np.where(executed, rate_up, 1.0), 0.0)
-    download = np.where(executed, out_bits / np.where(executed, rate_dn, 1.0), 0.0)
-
-    alone_all = servers.alone_time_s(tasks)
-    alone = np.take_along_axis(alone_all, np.clip(server, 0, n_servers - 1)[..., None],
-                               axis=-1)[..., 0]
-    alone = np.where(executed, alone, 0.0)
-    inference = processor_sharing_s(alone, server, executed)
-
-    cand = np.clip(server - m, 0, st.candidate_hops.shape[-1] - 1)
-    hops = np.take_along_axis(st.candidate_hops, cand, axis=-1).astype(np.float64)
-    path = np.take_along_axis(st.candidate_path_m, cand, axis=-1)
-    isl, prop = _satellite_fixed_s(sc, st.slant_range_m[:, None], tasks.upload_bits + out_bits,
-                                   hops, path)
-    isl = np.where(on_sat, isl, 0.0)
-    prop = np.where(on_sat, prop, 0.0)
-    latency = upload + inference + download + isl + prop
+    any_ok: BoolArray = np.asarray(st.mask.any(axis=-1))
+    chosen_ok = st.mask.reshape(-1, st.mask.shape[-1])[_index_grids(*server.shape)[1], server]
+    executed = tasks.active & any_ok & chosen_ok
+    on_uav = executed & (server < servers.n_uavs)
+    on_sat = executed & ~on_uav
+    upload, inference, download, isl, prop, alone = _times_s(
+        sc, servers, st, server, power_w, executed, on_uav, on_sat)
+    latency = upload + inference  # in place below, same order as upload + ... + prop
+    latency += download
+    latency += isl
+    latency += prop
 
     up_e = power_w * upload
-    inf_e = servers.compute_power_w[np.clip(server, 0, n_servers - 1)] * alone
+    inf_e = servers.compute_power_w[server] * alone
     dn_e = np.where(on_uav, sc.uav.tx_power_w, sc.satellite.tx_power_w) * download
     isl_e = sc.satellite.isl_power_w * isl
-    energy = up_e + inf_e + dn_e + isl_e
+    energy = up_e + inf_e
+    energy += dn_e
+    energy += isl_e
 
-    status = _status(active, any_ok, chosen_ok, on_sat, latency, tasks.deadline_s,
+    status = _status(tasks.active, any_ok, executed, on_sat, latency, tasks.deadline_s,
                      st.visibility_s[:, None])
-    cost = np.sum(np.where(executed, sc.cost.latency_weight_per_s * latency
-                           + sc.cost.energy_weight_per_j * energy, 0.0), axis=-1)
+    # latency and energy are 0 for tasks that do not run, so they add nothing here
+    cost = np.add.reduce(sc.cost.latency_weight_per_s * latency
+                         + sc.cost.energy_weight_per_j * energy, axis=-1)
     return Outcome(server=server, status=status, latency_s=latency, energy_j=energy,
                    upload_s=upload, inference_s=inference, download_s=download, isl_s=isl,
                    propagation_s=prop, upload_energy_j=up_e, inference_energy_j=inf_e,
@@ -201,18 +237,75 @@ def action_cost(sc: Scenario, servers: ServerTable, st: SlotState, server: IntAr
                    penalty=_penalty(sc, status))
 
 
-def _status(active: BoolArray, any_ok: BoolArray, chosen_ok: BoolArray, on_sat: BoolArray,
+def _times_s(sc: Scenario, servers: ServerTable, st: SlotState, server: IntArray,
+             power_w: FloatArray, executed: BoolArray, on_uav: BoolArray,
+             on_sat: BoolArray) -> tuple[FloatArray, ...]:
+    """[B, K] upload, inference, download, ISL and propagation times and the stand-alone
+    inference time of every task (s); all 0 for tasks that do not run."""
+    tasks, m = st.tasks, servers.n_uavs
+    env, row = _index_grids(*server.shape)
+    same = _same_server(server, executed)
+    rate_up, rate_dn = _link_rates_bps(sc, st, server, power_w, on_uav, on_sat, same, row)
+    out_bits = tasks.output_tokens * sc.tasks.bits_per_output_token
+    upload = np.divide(tasks.upload_bits, rate_up, out=np.zeros(server.shape), where=executed)
+    download = np.divide(out_bits, rate_dn, out=np.zeros(server.shape), where=executed)
+    alone_all = servers.alone_by_server_s(tasks)
+    alone = np.where(executed, alone_all.reshape(alone_all.shape[0], -1)[server, row], 0.0)
+    cand = np.maximum(server - m, 0)  # the candidate of satellite-bound tasks
+    isl, prop = _satellite_fixed_s(sc, st.slant_range_m[:, None], tasks.upload_bits + out_bits,
+                                   st.candidate_hops[env, cand].astype(np.float64),
+                                   st.candidate_path_m[env, cand])
+    return (upload, _shared_finish_s(alone, same), download, np.where(on_sat, isl, 0.0),
+            np.where(on_sat, prop, 0.0), alone)
+
+
+def _link_rates_bps(sc: Scenario, st: SlotState, server: IntArray, power_w: FloatArray,
+                    on_uav: BoolArray, on_sat: BoolArray, same: BoolArray,
+                    row: IntArray) -> tuple[FloatArray, FloatArray]:
+    """[B, K] uplink and downlink rates of the executed tasks (others: any positive value).
+
+    Bands are shared equally (:func:`~satedge.sim.channels.equal_share_bandwidth_hz`): a UAV's
+    among the tasks it serves, the satellite up- and downlink among all satellite-bound tasks.
+    The UAV uplink has inter-cell interference (:func:`~satedge.sim.channels.uav_uplink_sinr`).
+    """
+    noise = _noise_psd_w_hz(sc.channel.noise_psd_dbm_hz)
+    m = st.uav_gain.shape[-1]
+    n_same = np.einsum("...j->...", same, dtype=np.int64)  # tasks on the task's server
+    bw_uav = sc.uav.bandwidth_hz / np.maximum(n_same, 1)  # UAV rows: B / n_m
+    n_sat = np.maximum(on_sat.sum(axis=-1, keepdims=True), 1)
+    bw_up_sat = sc.satellite.uplink_bandwidth_hz / n_sat  # [B, 1]
+    bw_dn_sat = sc.satellite.downlink_bandwidth_hz / n_sat
+    if on_uav.any():
+        sinr_uav = channels.uav_uplink_sinr(power_w, st.uav_gain, np.where(on_uav, server, -1),
+                                            bw_uav, noise)
+    else:
+        sinr_uav = np.zeros(server.shape)
+    g_own = st.uav_gain.reshape(-1, m)[row, np.minimum(server, m - 1)]
+    snr_uav_dn = sc.uav.tx_power_w * g_own / (noise * bw_uav)
+    snr_sat_up = power_w * st.sat_gain / (noise * bw_up_sat)
+    snr_sat_dn = sc.satellite.tx_power_w * st.sat_gain / (noise * bw_dn_sat)
+    rate_up = channels.shannon_rate_bps(np.where(on_uav, bw_uav, bw_up_sat),
+                                        np.where(on_uav, sinr_uav, snr_sat_up))
+    rate_dn = channels.shannon_rate_bps(np.where(on_uav, bw_uav, bw_dn_sat),
+                                        np.where(on_uav, snr_uav_dn, snr_sat_dn))
+    return rate_up, rate_dn
+
+
+def _status(active: BoolArray, any_ok: BoolArray, executed: BoolArray, on_sat: BoolArray,
             latency: FloatArray, deadline: FloatArray, window: FloatArray) -> IntArray:
-    status = np.full(active.shape, TaskStatus.OK, dtype=np.int64)
-    status[latency > deadline] = TaskStatus.DEADLINE
-    status[on_sat & (latency > window)] = TaskStatus.VISIBILITY
-    status[~chosen_ok] = TaskStatus.INFEASIBLE
-    status[~any_ok] = TaskStatus.DROPPED
-    status[~active] = TaskStatus.IDLE
-    return status
+    """[B, K] TaskStatus: why a task did not run (idle, dropped, infeasible) or how it ended."""
+    ran = np.where(on_sat & (latency > window), _VISIBILITY,
+                   np.where(latency > deadline, _DEADLINE, _OK))
+    not_run = np.where(active, np.where(any_ok, _INFEASIBLE, _DROPPED), _IDLE)
+    return np.where(executed, ran, not_run)
+
+
+_OK, _DEADLINE, _VISIBILITY, _INFEASIBLE, _DROPPED, _IDLE = (
+    int(s) for s in (TaskStatus.OK, TaskStatus.DEADLINE, TaskStatus.VISIBILITY,
+                     TaskStatus.INFEASIBLE, TaskStatus.DROPPED, TaskStatus.IDLE))
 
 
 def _penalty(sc: Scenario, status: IntArray) -> FloatArray:
     per_status = np.array([0.0, 0.0, sc.cost.deadline_penalty, sc.cost.visibility_penalty,
                            sc.cost.infeasible_penalty, sc.cost.drop_penalty])
-    return np.asarray(np.sum(per_status[status], axis=-1))
+    return np.asarray(np.add.reduce(per_status[status], axis=-1))

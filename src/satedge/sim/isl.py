@@ -1,7 +1,7 @@
 """Inter-satellite links: +Grid topology, candidate compute satellites and path lengths.
 
 SPEC section 2. Satellites are indexed ``p * S + s`` (plane p, slot s) as in
-:class:`satedge.sim.orbits.WalkerDelta`; a :class:`~satedge.sim.orbits.TleConstellation` with equal
+:class:`satedge.sim.orbits.WalkerDelta`; a :class:`~satedge.sim.tle.TleConstellation` with equal
 planes is reordered to the same convention, so both feed :func:`plus_grid_adjacency` directly.
 Hop counts come from breadth-first shortest paths (``scipy.sparse.csgraph``); geometric lengths
 from the propagated positions (:func:`path_length_m`).
@@ -10,6 +10,7 @@ from the propagated positions (:func:`path_length_m`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -107,6 +108,19 @@ class CandidateTable:
     def n_candidates(self) -> int:
         """N, candidates per access satellite."""
         return int(self.sats.shape[1])
+
+    @cached_property
+    def path_columns(self) -> IntArray:
+        """[T, N, H+1] column of every path node within its row of ``sats``.
+
+        Every node of a hop-shortest path to a candidate is itself a candidate (it is fewer hops
+        from the access satellite, and candidates are taken in hop order), so path lengths can be
+        computed from the positions of the N candidates alone.
+        """
+        match = self.paths[..., None] == self.sats[:, None, None, :]  # [T, N, H+1, N]
+        if not np.all(np.any(match, axis=-1)):
+            raise ValueError("a path node is not among the candidates of its access satellite")
+        return np.asarray(np.argmax(match, axis=-1), dtype=np.int64)
 
 
 def candidate_table(

@@ -15,7 +15,6 @@ fading. The mask the agent sees is therefore exact for the slot it acts in.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from satedge.sim import channels, isl, orbits, zoo
+from satedge.sim import channels, isl, orbits, tle, visibility, zoo
 from satedge.sim.cost import ServerTable, action_cost, feasibility_mask
 from satedge.sim.scenario import Scenario
 from satedge.sim.state import Outcome, SlotState
@@ -83,6 +82,14 @@ class EdgeNetwork:
         self.elevation_min_rad = float(np.radians(sc.constellation.elevation_min_deg))
         self.shadowing = channels.SHADOWING[sc.satellite.shadowing]
         k, m, r = sc.n_iotds, sc.n_uavs, sc.tasks.max_requests
+        t = sc.tasks
+        self._task_params: dict[str, Any] = dict(
+            image_bits=(t.image_bits_min, t.image_bits_max),
+            text_tokens=(t.text_tokens_min, t.text_tokens_max),
+            bits_per_text_token=t.bits_per_text_token, service_mix=t.service_mix,
+            deadline_s=(t.deadline_min_s, t.deadline_max_s),
+            accuracy_min=(t.accuracy_min, t.accuracy_max))
+        self._rician_k = channels.db_to_linear(sc.channel.rician_k_db)
         self._n_task_u = uniforms_per_slot(k, r)
         self.slot_sizes = (self._n_task_u + 3 * k, 2 * k * m + 2 * k, k)
         self.reset_sizes = (1 + 5 * k + 2 * m,)
@@ -92,10 +99,10 @@ class EdgeNetwork:
         n_u, n_z, n_g = self.slot_sizes
         u, z, g = (np.empty((len(rngs), n)) for n in (n_u, n_z, n_g))
         shape = self.shadowing.m
-        for i, rng in enumerate(rngs):
-            rng.random(out=u[i])
-            rng.standard_normal(out=z[i])
-            rng.standard_gamma(shape, out=g[i])
+        for rng, u_i, z_i, g_i in zip(rngs, u, z, g, strict=True):
+            rng.random(out=u_i)
+            rng.standard_normal(out=z_i)
+            rng.standard_gamma(shape, out=g_i)
         return u, z, g
 
     # -- reset ---------------------------------------------------------------------------
@@ -148,9 +155,9 @@ class EdgeNetwork:
         sc = self.scenario
         step_max = sc.uav.speed_max_m_s * sc.slot_s
         move = np.asarray(uav_move_m, dtype=np.float64)
-        norm = np.linalg.norm(move, axis=-1, keepdims=True)
+        norm = np.sqrt(np.add.reduce(move * move, axis=-1, keepdims=True))  # as np.linalg.norm
         move = move * np.minimum(1.0, step_max / np.maximum(norm, 1e-12))
-        uav_xy = np.clip(state.uav_xy_m + move, 0.0, sc.area_m)
+        uav_xy = _clip(state.uav_xy_m + move, 0.0, sc.area_m)
         return self._new_slot(
             rngs, slot=state.slot + 1, time_s=state.time_s + sc.slot_s, iotd_xy=state.iotd_xy_m,
             target_xy=state.iotd_target_xy_m, uav_xy=uav_xy, cdf=state.poisson_cdf,
@@ -160,30 +167,26 @@ class EdgeNetwork:
                   target_xy: FloatArray, uav_xy: FloatArray, cdf: FloatArray,
                   prev_access: IntArray, prev_set_time: FloatArray,
                   moving: bool = False) -> SlotState:
-        sc = self.scenario
+        n_task_u, k = self._n_task_u, self.scenario.n_iotds
         u, z, g = self._draw_slot(rngs)
-        u_task, u_move, u_phase = np.split(u, [self._n_task_u, self._n_task_u + 2 * sc.n_iotds],
-                                           axis=1)
         if moving:
-            iotd_xy, target_xy = self._mobility(iotd_xy, target_xy, u_move)
-        tasks = sample_tasks(
-            u_task, cdf, image_bits=(sc.tasks.image_bits_min, sc.tasks.image_bits_max),
-            text_tokens=(sc.tasks.text_tokens_min, sc.tasks.text_tokens_max),
-            bits_per_text_token=sc.tasks.bits_per_text_token, service_mix=sc.tasks.service_mix,
-            deadline_s=(sc.tasks.deadline_min_s, sc.tasks.deadline_max_s),
-            accuracy_min=(sc.tasks.accuracy_min, sc.tasks.accuracy_max))
+            iotd_xy, target_xy = self._mobility(iotd_xy, target_xy,
+                                                u[:, n_task_u:n_task_u + 2 * k])
+        tasks = sample_tasks(u, cdf, **self._task_params)  # the leading columns of u
         access, handover, set_time, slant, cand, hops, path = self._geometry(
             time_s, prev_access, prev_set_time)
         uav_gain, horizontal = self._uav_channel(iotd_xy, uav_xy, z)
-        sat_gain = self._sat_channel(slant, g, u_phase, z)
+        sat_gain = self._sat_channel(slant, g, u[:, n_task_u + 2 * k:], z)
         state = SlotState(
             slot=slot, time_s=time_s, iotd_xy_m=iotd_xy, iotd_target_xy_m=target_xy,
             uav_xy_m=uav_xy, poisson_cdf=cdf, tasks=tasks, uav_gain=uav_gain,
             uav_horizontal_m=horizontal, sat_gain=sat_gain, access_sat=access, handover=handover,
             set_time_s=set_time, slant_range_m=slant, candidate_sats=cand, candidate_hops=hops,
-            candidate_path_m=path, mask=np.zeros((0,), dtype=bool))
-        mask = feasibility_mask(sc, self.servers, state)
-        return dataclasses.replace(state, mask=mask)
+            candidate_path_m=path, mask=_NO_MASK)
+        # The mask is a function of the rest of the state: fill it in before the state is handed
+        # out (cheaper than constructing the frozen dataclass a second time).
+        object.__setattr__(state, "mask", feasibility_mask(self.scenario, self.servers, state))
+        return state
 
     def _mobility(self, xy: FloatArray, target: FloatArray,
                   u: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -194,8 +197,11 @@ class EdgeNetwork:
             return xy, target
         if sc.iotd.mobility == "random_walk":
             angle = 2.0 * np.pi * u[..., 0]
-            delta = step * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
-            return np.clip(xy + delta, 0.0, sc.area_m), target
+            delta = np.empty_like(xy)
+            np.cos(angle, out=delta[..., 0])
+            np.sin(angle, out=delta[..., 1])
+            delta *= step
+            return _clip(xy + delta, 0.0, sc.area_m), target
         to_target = target - xy  # random waypoint
         dist = np.linalg.norm(to_target, axis=-1, keepdims=True)
         arrived = dist <= step
@@ -212,8 +218,7 @@ class EdgeNetwork:
         large = channels.ground_uav_large_scale_gain(dist, sc.channel.beta0_db,
                                                      sc.channel.path_loss_exponent)
         zr = z[:, : 2 * k * m].reshape(b, k, m, 2)
-        small = channels.rician_power_gain(zr[..., 0], zr[..., 1],
-                                           channels.db_to_linear(sc.channel.rician_k_db))
+        small = channels.rician_power_gain(zr[..., 0], zr[..., 1], self._rician_k)
         return large * small, horizontal
 
     def _sat_channel(self, slant_m: FloatArray, g: FloatArray, u_phase: FloatArray,
@@ -231,34 +236,53 @@ class EdgeNetwork:
 
     def _geometry(self, t: FloatArray, prev: IntArray, prev_set: FloatArray) -> tuple[
             IntArray, NDArray[np.bool_], FloatArray, FloatArray, IntArray, IntArray, FloatArray]:
-        """Access satellite (sticky until it sets), its set time, and the candidate paths."""
-        const, ground, el_min = self.constellation, self.ground_ecef_m, self.elevation_min_rad
+        """Access satellite (sticky until it sets), its set time, and the candidate paths.
+
+        Positions are computed for the N candidates of the access satellite only: column 0 is
+        the access satellite itself, and every path node is a candidate (``CandidateTable``).
+        """
+        table, had = self.candidates, prev >= 0
+        nodes = self.constellation.position_of(table.sats[np.maximum(prev, 0)], t[:, None])
+        keep = had.copy()
+        if had.any():
+            keep &= self._elevation_rad(nodes[:, :1])[:, 0] >= self.elevation_min_rad
         access, set_time = prev.copy(), prev_set.copy()
-        keep = prev >= 0
-        if np.any(keep):
-            pos = const.position_of(np.maximum(prev, 0), t)
-            el = orbits.elevation_rad(pos[:, None, :], ground)[:, 0]
-            keep &= el >= el_min
-        need = np.flatnonzero(~keep)
-        if need.size:
-            el_all = orbits.elevation_rad(const.positions_ecef_m(t[need]), ground)
-            chosen, _, _ = orbits.access_satellite(el_all, np.full(need.size, -1), el_min)
-            access[need] = chosen
-            set_time[need] = np.nan
-        stale = (access >= 0) & ~(set_time > t)  # new access satellites, or horizon reached
-        if np.any(stale):
+        if not keep.all():
+            self._reacquire(np.flatnonzero(~keep), t, access, set_time, nodes)
+        has = access >= 0
+        stale = has & ~(set_time > t)  # new access satellites, or horizon reached
+        if stale.any():
             idx = np.flatnonzero(stale)
-            set_time[idx] = t[idx] + np.asarray(orbits.remaining_visibility_s(
-                const, access[idx], ground, t[idx], el_min))
-        set_time = np.where(access >= 0, set_time, t)
-        handover = (prev >= 0) & (access >= 0) & (access != prev)  # a switch, not acquisition
+            set_time[idx] = t[idx] + np.asarray(visibility.remaining_visibility_s(
+                self.constellation, access[idx], self.ground_ecef_m, t[idx],
+                self.elevation_min_rad))
+        set_time = np.where(has, set_time, t)
         safe = np.maximum(access, 0)
-        paths = self.candidates.paths[safe]  # [B, N, H+1]
-        nodes = const.position_of(paths, t[:, None, None])  # [B, N, H+1, 3]
-        path_m = np.sum(np.linalg.norm(np.diff(nodes, axis=-2), axis=-1), axis=-1)
-        slant = np.linalg.norm(nodes[:, 0, 0, :] - ground, axis=-1)
-        return (access, handover, set_time, slant, self.candidates.sats[safe],
-                self.candidates.hops[safe].astype(np.int64), path_m)
+        n = nodes.shape[1]
+        path_nodes = nodes.reshape(-1, 3)[(n * np.arange(t.size))[:, None, None]
+                                          + table.path_columns[safe]]  # [B, N, H+1, 3]
+        hop_m = _norm(path_nodes[..., 1:, :] - path_nodes[..., :-1, :])  # [B, N, H]
+        slant = _norm(nodes[:, 0] - self.ground_ecef_m)
+        return (access, had & has & (access != prev), set_time, slant, table.sats[safe],
+                self._hops[safe], np.add.reduce(hop_m, axis=-1))
+
+    def _reacquire(self, need: IntArray, t: FloatArray, access: IntArray, set_time: FloatArray,
+                   nodes: FloatArray) -> None:
+        """Pick the highest visible satellite for the environments ``need`` (in place)."""
+        el_all = self._elevation_rad(self.constellation.positions_ecef_m(t[need]))
+        chosen, _, _ = visibility.access_satellite(el_all, np.full(need.size, -1),
+                                                   self.elevation_min_rad)
+        access[need], set_time[need] = chosen, np.nan
+        nodes[need] = self.constellation.position_of(self.candidates.sats[np.maximum(chosen, 0)],
+                                                     t[need, None])
+
+    def _elevation_rad(self, sat_ecef_m: FloatArray) -> FloatArray:
+        """Elevation [B, S] of satellites [B, S, 3] seen from the area centre (rad)."""
+        return orbits.elevation_rad(sat_ecef_m, self.ground_ecef_m)
+
+    @cached_property
+    def _hops(self) -> IntArray:
+        return self.candidates.hops.astype(np.int64)
 
     @cached_property
     def pass_duration_s(self) -> float:
@@ -267,12 +291,26 @@ class EdgeNetwork:
                                             self.scenario.constellation.altitude_m))
 
 
-def _constellation(sc: Scenario) -> orbits.WalkerDelta | orbits.TleConstellation:
+_NO_MASK = np.zeros((0,), dtype=bool)
+
+
+def _clip(x: FloatArray, lo: float, hi: float) -> FloatArray:
+    """``np.clip`` of finite x in place, as two ufunc calls (no Python-level wrapper)."""
+    return np.minimum(np.maximum(x, lo, out=x), hi, out=x)
+
+
+def _norm(x: FloatArray) -> FloatArray:
+    """Euclidean norm over the last axis, exactly as ``np.linalg.norm(x, axis=-1)`` computes it
+    for real input, without its call overhead."""
+    return np.sqrt(np.add.reduce(x * x, axis=-1))
+
+
+def _constellation(sc: Scenario) -> orbits.WalkerDelta | tle.TleConstellation:
     cfg = sc.constellation
     if cfg.tle_file:
         path = Path(cfg.tle_file)
         if not path.is_file():
             raise ValueError(f"constellation.tle_file={cfg.tle_file!r} does not exist")
-        return orbits.TleConstellation.from_tle_lines(path.read_text().splitlines())
+        return tle.TleConstellation.from_tle_lines(path.read_text().splitlines())
     return orbits.WalkerDelta(inclination_deg=cfg.inclination_deg, total=cfg.total,
                               planes=cfg.planes, phasing=cfg.phasing, altitude_m=cfg.altitude_m)

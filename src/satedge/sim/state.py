@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -89,11 +91,15 @@ class SlotState:
         """Number of scenarios B in the batch."""
         return int(self.slot.shape[0])
 
-    @property
+    @cached_property
     def visibility_s(self) -> FloatArray:
-        """[B] remaining visibility window of the access satellite (s); 0 when none."""
+        """[B] remaining visibility window of the access satellite (s); 0 when none.
+
+        Computed once per state and read-only: the mask, the cost, the observation and the info
+        all read it.
+        """
         remaining = np.maximum(self.set_time_s - self.time_s, 0.0)
-        return np.where(self.access_sat >= 0, remaining, 0.0)
+        return _readonly(np.where(self.access_sat >= 0, remaining, 0.0))
 
     def take(self, index: IntArray | slice) -> SlotState:
         """The sub-batch at ``index`` (used to compare batched with single environments)."""
@@ -134,14 +140,29 @@ class Outcome:
 
     def count(self, status: TaskStatus) -> IntArray:
         """[B] number of tasks with the given status."""
-        return np.asarray(np.sum(self.status == status, axis=-1), dtype=np.int64)
+        return self.status_counts[:, int(status)]
 
-    @property
+    @cached_property
+    def status_counts(self) -> IntArray:
+        """[B, len(TaskStatus)] number of tasks with each status (one pass over ``status``;
+        computed once, read-only)."""
+        n_status = len(TaskStatus)
+        b = self.status.shape[0]
+        key = self.status + n_status * np.arange(b)[:, None]
+        counts = np.bincount(key.reshape(-1), minlength=b * n_status).reshape(b, n_status)
+        return _readonly(counts)
+
+    @cached_property
     def n_active(self) -> IntArray:
-        """[B] tasks this slot (all statuses but IDLE)."""
-        return np.asarray(np.sum(self.status != TaskStatus.IDLE, axis=-1), dtype=np.int64)
+        """[B] tasks this slot (all statuses but IDLE); computed once, read-only."""
+        return _readonly(self.status.shape[-1] - self.status_counts[:, TaskStatus.IDLE.value])
 
     @property
     def executed(self) -> BoolArray:
         """[B, K] tasks that ran on a server (OK, DEADLINE or VISIBILITY)."""
-        return (self.status >= TaskStatus.OK) & (self.status <= TaskStatus.VISIBILITY)
+        return (self.status >= TaskStatus.OK.value) & (self.status <= TaskStatus.VISIBILITY.value)
+
+
+def _readonly(a: NDArray[Any]) -> NDArray[Any]:
+    a.setflags(write=False)
+    return a
