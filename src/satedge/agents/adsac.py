@@ -60,6 +60,9 @@ from satedge.agents.common.sac_losses import (
 __all__ = ["AdSac", "AdSacConfig"]
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+_STATEFUL = ("actor_d", "actor_c", "old_d", "old_c", "critics", "critic_targets", "values",
+             "value_targets", "opt_actor", "opt_critic", "opt_alpha", "opt_dual")
+"""Attributes whose ``state_dict`` a checkpoint holds (plus the raw dual tensors and the RNG)."""
 
 
 @dataclass(frozen=True)
@@ -362,20 +365,7 @@ class AdSac:
     def state_dict(self) -> dict[str, Any]:
         modules = {
             name: getattr(self, name).state_dict()
-            for name in (
-                "actor_d",
-                "actor_c",
-                "old_d",
-                "old_c",
-                "critics",
-                "critic_targets",
-                "values",
-                "value_targets",
-                "opt_actor",
-                "opt_critic",
-                "opt_alpha",
-                "opt_dual",
-            )
+            for name in _STATEFUL
         }
         return {
             **modules,
@@ -387,20 +377,7 @@ class AdSac:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name in (
-            "actor_d",
-            "actor_c",
-            "old_d",
-            "old_c",
-            "critics",
-            "critic_targets",
-            "values",
-            "value_targets",
-            "opt_actor",
-            "opt_critic",
-            "opt_alpha",
-            "opt_dual",
-        ):
+        for name in _STATEFUL:
             getattr(self, name).load_state_dict(state[name])
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
