@@ -87,6 +87,6 @@ def _draw_sky(ax: object, net: EdgeNetwork, st: SlotState) -> None:
         a = int(st.access_sat[0])
         ax.scatter([az[a]], [zenith[a]], s=80, marker="*", color="tab:red", label="access")
     ax.set_rmax(90.0 - net.scenario.constellation.elevation_min_deg)
-    ax.set_title(f"sky: window {float(st.visibility_s[0]):.0f} s"
+    ax.set_title(f"sky (radius = zenith angle, deg): window {float(st.visibility_s[0]):.0f} s"
                  + (" (handover)" if bool(st.handover[0]) else ""))
-    ax.legend(loc="lower left", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
