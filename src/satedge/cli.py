@@ -115,7 +115,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         agent, trained_on = load_trained_agent(args.policy)
         policy = AgentPolicy(agent)
         if args.preset == "default" and not args.overrides:
-            scenario = trained_on
+            scenario, args.preset = trained_on, "trained-run"
         elif scenario.to_dict() != trained_on.to_dict() and (
                 scenario.n_iotds != trained_on.n_iotds or scenario.n_servers !=
                 trained_on.n_servers or scenario.n_uavs != trained_on.n_uavs):
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             return _train(args)
         return _evaluate(args)
-    except (ScenarioError, ValueError) as exc:
+    except (ScenarioError, ValueError, OSError) as exc:  # CheckpointError is a ValueError
         print(f"satedge: error: {exc}", file=sys.stderr)
         return 2
 

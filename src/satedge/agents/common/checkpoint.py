@@ -36,7 +36,7 @@ _ND = "__ndarray__"  # marker key of an encoded numpy array
 _SCALARS = (str, bytes, int, float, bool, type(None))
 
 
-class CheckpointError(Exception):
+class CheckpointError(ValueError):
     """A checkpoint is missing, truncated/corrupt, unsafe, or incompatible with this run."""
 
 
