@@ -90,6 +90,17 @@ class MllmOffloadVectorEnv(VectorEnv[NDArray[np.float32], dict[str, Any], NDArra
         self.last_outcome = None
         return self._encode(self.state), {"action_mask": self.state.mask}
 
+    def decode(self, actions: dict[str, Any]) -> tuple[NDArray[np.int64], NDArray[np.float64],
+                                                       NDArray[np.float64]]:
+        """Validate a batched Dict action and return (server, power_w, uav_move_m)."""
+        return self._decode(actions, self.num_envs)
+
+    def observe(self) -> NDArray[np.float32]:
+        """The observation of the current state (e.g. after restoring ``state``)."""
+        if self.state is None:
+            raise RuntimeError("call reset() before observe()")
+        return self._encode(self.state)
+
     def step(self, actions: dict[str, Any]) -> tuple[NDArray[np.float32], NDArray[np.float64],
                                                      NDArray[np.bool_], NDArray[np.bool_],
                                                      dict[str, Any]]:

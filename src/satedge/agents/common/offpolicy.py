@@ -75,7 +75,7 @@ def unavailable_action_samples(
     env_act = to_env_action(
         AgentAction(a_d, action.continuous), env.scenario.n_iotds, env.scenario.n_uavs
     )
-    server, power, _ = env._decode(env_act, state.batch_size)
+    server, power, _ = env.decode(env_act)
     outcome = env.network.cost(state, server, power)
     return has, a_d, env_reward(env.scenario, outcome)
 

@@ -163,7 +163,7 @@ class RunDir:
             g.bit_generator.state = s
         rng.bit_generator.state = state["rng"]
         counters.update({k: int(v) for k, v in state["counters"].items()})
-        return env._encode(env.state), {"action_mask": env.state.mask}
+        return env.observe(), {"action_mask": env.state.mask}
 
     def load_agent_state(self) -> dict[str, Any]:
         """The agent part of the checkpoint (for evaluation)."""
