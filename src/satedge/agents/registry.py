@@ -9,7 +9,7 @@ from typing import Any
 
 from satedge.agents.common.protocol import Agent
 
-__all__ = ["ALGORITHMS", "AlgorithmSpec", "build_agent"]
+__all__ = ["ALGORITHMS", "AlgorithmSpec", "algorithm_spec", "build_agent"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,9 @@ class AlgorithmSpec:
     builder: Callable[[int, int, int, int, Any, int], Agent]
     loop: str = "off_policy"
     summary: str = ""
+    loop_preset: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Loop settings (``OffPolicyConfig`` / on-policy config fields) that define the algorithm,
+    e.g. ``{"unavailable_samples": False}`` for a baseline; user overrides win."""
 
 
 def _adsac_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
@@ -61,6 +64,14 @@ def _specs() -> dict[str, AlgorithmSpec]:
 ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper")
 
 
+def algorithm_spec(name: str) -> AlgorithmSpec:
+    """The :class:`AlgorithmSpec` of algorithm ``name``."""
+    specs = _specs()
+    if name not in specs:
+        raise ValueError(f"unknown algorithm {name!r}; choose one of {sorted(specs)}")
+    return specs[name]
+
+
 def build_agent(
     name: str,
     obs_dim: int,
@@ -71,10 +82,7 @@ def build_agent(
     overrides: dict[str, Any] | None = None,
 ) -> tuple[Agent, dict[str, Any]]:
     """The agent of algorithm ``name`` and its resolved config as a dict."""
-    specs = _specs()
-    if name not in specs:
-        raise ValueError(f"unknown algorithm {name!r}; choose one of {sorted(specs)}")
-    spec = specs[name]
+    spec = algorithm_spec(name)
     fields = {f.name for f in dataclasses.fields(spec.config_cls)}
     merged = {**spec.preset, **(overrides or {})}
     unknown = sorted(set(merged) - fields)

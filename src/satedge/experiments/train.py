@@ -10,7 +10,7 @@ from typing import Any
 from satedge.agents.common.offpolicy import OffPolicyConfig, set_torch_threads, train_off_policy
 from satedge.agents.common.protocol import Agent
 from satedge.agents.common.rundir import RunDir
-from satedge.agents.registry import build_agent
+from satedge.agents.registry import algorithm_spec, build_agent
 from satedge.envs.encoding import observation_size
 from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.experiments.evaluate import AgentPolicy, evaluate
@@ -49,7 +49,9 @@ def train(
     ``batch_size``, ``buffer_size``, ``learning_starts``, ``eval_episodes`` ...).
     """
     set_torch_threads(1)
-    loop_over, agent_over = _split_loop_overrides(overrides or {})
+    loop_over, agent_over = _split_loop_overrides(
+        {**algorithm_spec(algo).loop_preset, **(overrides or {})}
+    )
     loop_cfg = OffPolicyConfig(episodes=episodes, **loop_over)
     env = MllmOffloadVectorEnv(loop_cfg.n_envs, scenario)
     obs_dim = observation_size(scenario)
