@@ -10,6 +10,8 @@ Observation layout (one flat float32 vector, every feature in [-1, 1]; ``sq(x, r
 block                  size       feature                                 encoding
 =====================  =========  =====================================  ====================
 per IoTD k (K rows)    1          task present this slot                  {0, 1}
+                       1          requests merged into the task (images)  sq(n, 2)
+                       1          prompt text tokens                      sq(t, 256)
                        1          input size D (bit)                       sq(D, 4 Mbit)
                        1          output length L (token)                  sq(L, 128)
                        1          accuracy requirement A_min               2 A - 1
@@ -49,12 +51,14 @@ from satedge.sim.state import Outcome, SlotState, TaskStatus
 __all__ = ["ActionDecoder", "ObservationEncoder", "info_dict", "reward"]
 
 FloatArray = NDArray[np.float64]
+PER_IOTD = 10
+"""Features per IoTD besides its M UAV gains."""
 
 
 def observation_size(sc: Scenario) -> int:
     """Length of the flat observation vector."""
     k, m, n = sc.n_iotds, sc.n_uavs, sc.n_candidates
-    return k * (8 + m) + 3 + 2 * m + 2 * (m + n) + 2 * n
+    return k * (PER_IOTD + m) + 3 + 2 * m + 2 * (m + n) + 2 * n
 
 
 class ObservationEncoder:
@@ -98,7 +102,8 @@ class ObservationEncoder:
         def db(ref_db: float, per: float) -> tuple[float, ...]:  # (10 log10 g - ref) / per
             return 10.0, ref_db, 0.0, per, 0.0
 
-        per_iotd = [scaled(1.0), sq(4e6), sq(128.0), affine(1.0), sq(3.0), affine(sc.area_m),
+        per_iotd = [scaled(1.0), sq(2.0), sq(256.0), sq(4e6), sq(128.0), affine(1.0), sq(3.0),
+                    affine(sc.area_m),
                     affine(sc.area_m), *[db(self.uav_ref_db, 20.0)] * m, db(self.sat_ref_db, 10.0)]
         rows = (per_iotd * sc.n_iotds
                 + [affine(self.net.pass_duration_s), scaled(1.0), scaled(sc.episode_slots)]
@@ -122,16 +127,18 @@ class ObservationEncoder:
         sc, t = self.sc, st.tasks
         b, k, m, n = st.batch_size, sc.n_iotds, sc.n_uavs, sc.n_candidates
         raw = np.empty((b, self._p.size))
-        per = raw[:, : k * (8 + m)].reshape(b, k, 8 + m)
+        per = raw[:, : k * (PER_IOTD + m)].reshape(b, k, PER_IOTD + m)
         per[..., 0] = t.active
-        per[..., 1] = t.upload_bits
-        per[..., 2] = t.output_tokens
-        per[..., 3] = t.accuracy_min
-        per[..., 4] = t.deadline_s
-        per[..., 5:7] = st.iotd_xy_m
-        per[..., 7:7 + m] = np.log10(np.maximum(st.uav_gain, 1e-30))
-        per[..., 7 + m] = np.log10(np.maximum(st.sat_gain, 1e-30))
-        rest = raw[:, k * (8 + m):]
+        per[..., 1] = t.n_requests
+        per[..., 2] = t.text_tokens
+        per[..., 3] = t.upload_bits
+        per[..., 4] = t.output_tokens
+        per[..., 5] = t.accuracy_min
+        per[..., 6] = t.deadline_s
+        per[..., 7:9] = st.iotd_xy_m
+        per[..., 9:9 + m] = np.log10(np.maximum(st.uav_gain, 1e-30))
+        per[..., 9 + m] = np.log10(np.maximum(st.sat_gain, 1e-30))
+        rest = raw[:, k * (PER_IOTD + m):]
         rest[:, 0] = st.visibility_s
         rest[:, 1] = st.access_sat >= 0
         rest[:, 2] = st.slot

@@ -55,7 +55,7 @@ class MllmOffloadEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     a penalty; the environment never repairs an action.
 
     ## Observation Space
-    ``Box(-1, 1, (K (8 + M) + 3 + 2 M + 2 (M + N) + 2 N,), float32)``; the layout and scaling of
+    ``Box(-1, 1, (K (10 + M) + 3 + 2 M + 2 (M + N) + 2 N,), float32)``; the layout and scaling of
     every feature, with units, is the table in :mod:`satedge.envs.encoding`.
 
     ## Rewards
@@ -79,7 +79,8 @@ class MllmOffloadEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     (``"rgb_array"`` or None).
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version (before the first release, the per-IoTD request count and prompt
+      text tokens were added to the observation: the inference time depends on both).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
