@@ -142,3 +142,19 @@ def test_render_rgb_array() -> None:
     frame = env.render()
     assert frame is not None and frame.dtype == np.uint8 and frame.shape[2] == 3
     assert frame.std() > 10  # something was drawn
+
+
+@pytest.mark.parametrize("form", ["negative", "reciprocal"])
+def test_reward_per_task_sums_to_reward(form):
+    from satedge.sim.scenario import resolve
+
+    env = MllmOffloadVectorEnv(3, resolve("small", [f'cost.reward_form="{form}"']))
+    env.reset(seed=4)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        act = env.action_space.sample()
+        act["offload"] = rng.integers(0, env.scenario.n_servers, act["offload"].shape)
+        _, r, _, _, info = env.step(act)
+        shares = info["reward_per_task"]
+        assert shares.shape == (3, env.scenario.n_iotds)
+        np.testing.assert_allclose(shares.sum(-1), r, rtol=1e-9, atol=1e-9)

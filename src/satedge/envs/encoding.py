@@ -44,11 +44,12 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from satedge.sim import channels, orbits
+from satedge.sim.cost import task_penalty
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.scenario import Scenario
 from satedge.sim.state import Outcome, SlotState, TaskStatus
 
-__all__ = ["ActionDecoder", "ObservationEncoder", "info_dict", "reward"]
+__all__ = ["ActionDecoder", "ObservationEncoder", "info_dict", "reward", "reward_per_task"]
 
 FloatArray = NDArray[np.float64]
 PER_IOTD = 10
@@ -215,6 +216,30 @@ def reward(sc: Scenario, outcome: Outcome) -> FloatArray:
         inv = np.where(outcome.cost > 0, zeta * n / np.maximum(outcome.cost, 1e-12), 0.0)
         r = inv - outcome.penalty / safe_n
     return np.where(n > 0, r, 0.0)
+
+
+def reward_per_task(sc: Scenario, outcome: Outcome) -> FloatArray:
+    """[B, K] each task's share of :func:`reward`; the shares sum to the reward exactly (up to
+    rounding).
+
+    ``negative``: ``-(zeta (w_T T_k + w_E E_k) + P_k) / K_active``, an exact decomposition since
+    C and P are sums over tasks. ``reciprocal``: the inverse-cost term is not a sum over tasks, so
+    it is split equally among the active tasks (plus each task's own ``-P_k / K_active``). Idle
+    IoTDs get 0. Learners may use the shares to train per-task value heads (AD-SAC does).
+    """
+    n = outcome.n_active.astype(np.float64)[:, None]
+    safe_n = np.maximum(n, 1.0)
+    pen = task_penalty(sc, outcome.status)
+    active = outcome.status != TaskStatus.IDLE.value
+    zeta = sc.cost.reward_scale
+    if sc.cost.reward_form == "negative":
+        c = sc.cost.latency_weight_per_s * outcome.latency_s + \
+            sc.cost.energy_weight_per_j * outcome.energy_j
+        r = -(zeta * c + pen) / safe_n
+    else:
+        total = reward(sc, outcome)[:, None] + outcome.penalty[:, None] / safe_n[:, 0, None]
+        r = np.where(active, total / safe_n, 0.0) - pen / safe_n
+    return np.asarray(np.where(active, r, 0.0))
 
 
 def info_dict(outcome: Outcome, next_state: SlotState, m: int) -> dict[str, NDArray[Any]]:

@@ -9,7 +9,13 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
-from satedge.envs.encoding import ActionDecoder, ObservationEncoder, info_dict, reward
+from satedge.envs.encoding import (
+    ActionDecoder,
+    ObservationEncoder,
+    info_dict,
+    reward,
+    reward_per_task,
+)
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.scenario import Scenario, parse_override, resolve
 from satedge.sim.state import Outcome, SlotState
@@ -63,8 +69,9 @@ class MllmOffloadEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
     the failure penalties (``cost.reward_form=reciprocal``: ``zeta K_active / C - P /
     K_active``). ``info`` carries every component by name: ``cost``, ``penalty``, ``latency_s``
     (mean over executed tasks), ``energy_j`` (slot total), ``latency_*`` / ``energy_*``
-    breakdowns, ``n_ok``, ``n_deadline``, ``n_visibility``, ``n_infeasible``, ``n_dropped``,
-    ``n_uav``, ``n_satellite``.
+    breakdowns, ``reward_per_task`` ([K]: each task's share of the reward), ``n_ok``,
+    ``n_deadline``, ``n_visibility``, ``n_infeasible``, ``n_dropped``, ``n_uav``,
+    ``n_satellite``.
 
     ## Starting State
     A random time of day (so a random point of the constellation's motion), IoTDs and UAVs
@@ -119,6 +126,7 @@ class MllmOffloadEnv(gym.Env[NDArray[np.float32], dict[str, Any]]):
         r = float(reward(self.scenario, outcome)[0])
         info = {key: value[0] if key == "action_mask" else value.item()
                 for key, value in info_dict(outcome, self.state, self.scenario.n_uavs).items()}
+        info["reward_per_task"] = reward_per_task(self.scenario, outcome)[0]
         truncated = bool(self.state.slot[0] >= self.scenario.episode_slots)
         return self._encode(self.state)[0], r, False, truncated, info
 

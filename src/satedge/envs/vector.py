@@ -27,7 +27,13 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
-from satedge.envs.encoding import ActionDecoder, ObservationEncoder, info_dict, reward
+from satedge.envs.encoding import (
+    ActionDecoder,
+    ObservationEncoder,
+    info_dict,
+    reward,
+    reward_per_task,
+)
 from satedge.envs.offload import make_scenario
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.scenario import Scenario
@@ -111,6 +117,7 @@ class MllmOffloadVectorEnv(VectorEnv[NDArray[np.float32], dict[str, Any], NDArra
         self.last_outcome = outcome
         rewards = reward(self.scenario, outcome)
         infos: dict[str, Any] = info_dict(outcome, self.state, self.scenario.n_uavs)
+        infos["reward_per_task"] = reward_per_task(self.scenario, outcome)
         obs = self._encode(self.state)
         truncated = self.state.slot >= self.scenario.episode_slots
         terminated = np.zeros(self.num_envs, dtype=bool)

@@ -31,7 +31,7 @@ from satedge.sim.scenario import Scenario
 from satedge.sim.state import Outcome, SlotState, TaskStatus
 from satedge.sim.tasks import TaskBatch
 
-__all__ = ["ServerTable", "action_cost", "feasibility_mask", "processor_sharing_s"]
+__all__ = ["ServerTable", "action_cost", "feasibility_mask", "processor_sharing_s", "task_penalty"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -305,7 +305,12 @@ _OK, _DEADLINE, _VISIBILITY, _INFEASIBLE, _DROPPED, _IDLE = (
                      TaskStatus.INFEASIBLE, TaskStatus.DROPPED, TaskStatus.IDLE))
 
 
-def _penalty(sc: Scenario, status: IntArray) -> FloatArray:
+def task_penalty(sc: Scenario, status: IntArray) -> FloatArray:
+    """[B, K] each task's failure penalty from its status (0 for idle and on-time tasks)."""
     per_status = np.array([0.0, 0.0, sc.cost.deadline_penalty, sc.cost.visibility_penalty,
                            sc.cost.infeasible_penalty, sc.cost.drop_penalty])
-    return np.asarray(np.add.reduce(per_status[status], axis=-1))
+    return np.asarray(per_status[status])
+
+
+def _penalty(sc: Scenario, status: IntArray) -> FloatArray:
+    return np.asarray(np.add.reduce(task_penalty(sc, status), axis=-1))
