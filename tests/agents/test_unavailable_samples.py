@@ -19,7 +19,8 @@ def test_samples_send_one_task_to_a_masked_server_and_match_the_env_reward() -> 
     mask = info["action_mask"]
     a_d = np.argmax(mask, axis=-1)
     action = AgentAction(a_d, np.zeros((16, 16), dtype=np.float32))
-    has, cf, rewards = unavailable_action_samples(env, state, action, rng)
+    has, cf, rewards, shares = unavailable_action_samples(env, state, action, rng)
+    np.testing.assert_allclose(shares.sum(-1), rewards, rtol=1e-9, atol=1e-9)
     assert has.sum() > 8
     changed = cf != a_d
     assert np.all(changed.sum(-1)[has] == 1) and not changed[~has].any()

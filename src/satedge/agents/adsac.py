@@ -83,7 +83,8 @@ class AdSacConfig:
     learning_starts: int = 1_000
     init_alpha: float = 0.05
     target_entropy_scale_d: float = 0.3  # of log(#feasible servers), per IoTD
-    mpo_samples: int = 16
+    mpo_samples: int = 8
+    reward_decomposition: bool = True  # modern form: critic heads regress per-task rewards
     mpo_epsilon: float = 0.1
     mpo_epsilon_d: float = 0.01
     mpo_epsilon_c: float = 0.01
@@ -219,14 +220,18 @@ class AdSac:
         return (q_ks * probs).sum(dim=(-1, -2))
 
     def _soft_value(self, obs: Tensor, mask: Tensor, critics: list[nn.Module]) -> Tensor:
-        """``V(s) = E_pi[min_i Q_i] + alpha_d H_d - alpha_c log pi_c`` (one a_c sample)."""
+        """[B, K] per-IoTD shares of ``V(s) = E_pi[min_i Q_i] + alpha_d H_d - alpha_c log pi_c``
+        (one a_c sample; the twin with the lower total is taken per state, and the continuous
+        entropy term is shared equally over the K IoTDs). Summed over K it is V(s)."""
         alpha_d, alpha_c = self._alphas()
         dd, dc = self._dist_d(self.actor_d, obs, mask), self._dist_c(self.actor_c, obs)
         a_c, u = dc.rsample(self.gen)
-        q = torch.min(
-            torch.stack([self._expected_q(c, obs, a_c, dd.probs) for c in critics]), dim=0
-        ).values
-        return q + alpha_d * dd.entropy().sum(-1) - alpha_c * dc.log_prob(a_c, u)
+        load = dd.probs.sum(dim=1) / self.k
+        q_k = torch.stack([(c(obs, a_c, load) * dd.probs).sum(-1) for c in critics])  # [n,B,K]
+        pick = q_k.sum(-1).argmin(0)  # [B]
+        q_k = q_k.gather(0, pick.view(1, -1, 1).expand(1, *q_k.shape[1:])).squeeze(0)
+        ent_c = (-alpha_c * dc.log_prob(a_c, u) / self.k).unsqueeze(-1)
+        return q_k + alpha_d * dd.entropy() + ent_c
 
     def _role_critics(self, role: int) -> list[nn.Module]:
         """Critics an agent maximises: the twin pair (modern) or its own Q (paper; 0 = discrete
@@ -236,27 +241,40 @@ class AdSac:
     def _update_critic(self, b: ReplayBatch) -> dict[str, float]:
         onehot = nn.functional.one_hot(b.action_d, self.s).float()
         load = onehot.sum(1) / self.k
-        q = [q_joint(c(b.obs, b.action_c, load), onehot) for c in self.critics]
+        per_task = self.cfg.form == "modern" and self.cfg.reward_decomposition
+        # per-IoTD values [B, K] (per_task) or joint values [B]
+        q = [(c(b.obs, b.action_c, load) * onehot).sum(-1) for c in self.critics]
+        if not per_task:
+            q = [qi.sum(-1) for qi in q]
         with torch.no_grad():
             if self.cfg.form == "modern":
-                v_next = [self._soft_value(b.next_obs, b.next_mask, list(self.critic_targets))] * 2
+                v = self._soft_value(b.next_obs, b.next_mask, list(self.critic_targets))
+                v_next = [v if per_task else v.sum(-1)] * 2
             else:  # each agent's Q regresses on its own target value network (SAC v1)
                 v_next = [v(b.next_obs).squeeze(-1) for v in self.value_targets]
-        ys = [b.reward + self.cfg.gamma * (1.0 - b.done) * v for v in v_next]
-        loss = sum(((qi - y) ** 2).mean() for qi, y in zip(q, ys, strict=True))
+        if per_task:
+            assert b.reward_k is not None, "per-task critic targets need reward_k in the batch"
+            r, not_done = b.reward_k, (1.0 - b.done).unsqueeze(-1)
+        else:
+            r, not_done = b.reward, 1.0 - b.done
+        ys = [r + self.cfg.gamma * not_done * v for v in v_next]
+        if per_task:  # sum of the per-IoTD squared errors, mean over the batch
+            loss = sum(((qi - y) ** 2).sum(-1).mean() for qi, y in zip(q, ys, strict=True))
+        else:
+            loss = sum(((qi - y) ** 2).mean() for qi, y in zip(q, ys, strict=True))
         if self.cfg.form == "paper":
             with torch.no_grad():
-                v_targets = [self._soft_value(b.obs, b.mask, [c]) for c in self.critics]
+                v_targets = [self._soft_value(b.obs, b.mask, [c]).sum(-1) for c in self.critics]
             loss = loss + sum(
                 ((v(b.obs).squeeze(-1) - t) ** 2).mean()
                 for v, t in zip(self.values, v_targets, strict=True)
             )
         self.opt_critic.zero_grad()
-        loss.backward()  # type: ignore[union-attr]
+        loss.backward()
         self.opt_critic.step()
         return {
-            "loss/critic": float(loss.detach()),  # type: ignore[union-attr]
-            "train/q_mean": float(q[0].detach().mean()),
+            "loss/critic": float(loss.detach()),
+            "train/q_mean": float(q[0].detach().sum(-1).mean() if per_task else q[0].mean()),
         }
 
     def _update_actors(self, b: ReplayBatch) -> dict[str, float]:
@@ -296,27 +314,28 @@ class AdSac:
 
     def _mpo_losses(self, b: ReplayBatch) -> tuple[Tensor, dict[str, float]]:
         n, bs = self.cfg.mpo_samples, b.obs.shape[0]
-        obs_n = b.obs.repeat_interleave(n, 0)
-        mask_n = b.mask.repeat_interleave(n, 0)
-        with torch.no_grad():  # E-step on actions from the previous policy
+        with torch.no_grad():  # E-step on N actions per state from the previous policy
             old_d, old_c = self._dist_d(self.old_d, b.obs, b.mask), self._dist_c(self.old_c, b.obs)
-            a_d = self._dist_d(self.old_d, obs_n, mask_n).sample(self.gen)
-            a_c, u = self._dist_c(self.old_c, obs_n).rsample(self.gen)
-            onehot = nn.functional.one_hot(a_d, self.s).float()
-            q = torch.min(
-                torch.stack(
-                    [q_joint(c(obs_n, a_c, onehot.sum(1) / self.k), onehot) for c in self.critics]
-                ),
-                dim=0,
-            ).values.view(bs, n)
+            # the policies run once per state; only the critics see the N samples ([N, B, ...])
+            a_d = MaskedCategorical(old_d.logits.expand(n, *old_d.logits.shape)).sample(self.gen)
+            a_c, u = TanhGaussian(
+                old_c.mean.expand(n, *old_c.mean.shape), old_c.log_std
+            ).rsample(self.gen)
+            onehot = nn.functional.one_hot(a_d, self.s).float().flatten(0, 1)
+            obs_n = b.obs.expand(n, *b.obs.shape).flatten(0, 1)
+            # one critic, as in MPO (Abdolmaleki et al. 2018): the E-step only ranks the N
+            # samples of a state, and a second forward pass over N B rows doubles its cost
+            q = q_joint(
+                self.critics[0](obs_n, a_c.flatten(0, 1), onehot.sum(1) / self.k), onehot
+            ).view(n, bs).T
         eta_loss = dual_loss(q, eta_from_raw(self.eta_raw), self.cfg.mpo_epsilon)
         self.opt_dual.zero_grad()
         eta_loss.backward()
         eta = eta_from_raw(self.eta_raw).detach()
         weights = e_step_weights(q, eta)
         new_d, new_c = self._dist_d(self.actor_d, b.obs, b.mask), self._dist_c(self.actor_c, b.obs)
-        lp_d = self._dist_d(self.actor_d, obs_n, mask_n).log_prob(a_d).sum(-1).view(bs, n)
-        lp_c = self._dist_c(self.actor_c, obs_n).log_prob(a_c, u).view(bs, n)
+        lp_d = new_d.log_prob(a_d).sum(-1).T  # [B, N]
+        lp_c = new_c.log_prob(a_c, u).T
         kl_d, kl_c = old_d.kl(new_d).sum(-1), old_c.kl(new_c)
         lag = lagrange_from_raw(self.lagrange_raw)
         m = m_step_loss(

@@ -71,8 +71,9 @@ def test_add_validates_shapes_and_actions() -> None:
         buf.add(**bad)
     with pytest.raises(ValueError, match="empty"):
         buf.sample(1, np.random.default_rng(0))
-    # float32 obs x2, int16 actions, float32 action_c and reward, bool terminated and masks
-    assert buf.nbytes_per_transition == 4 * OBS * 2 + 2 * K + 4 * A + 4 + 1 + 2 * K * S
+    # float32 obs x2, int16 actions, float32 action_c, reward and per-task rewards, bool
+    # terminated and masks
+    assert buf.nbytes_per_transition == 4 * OBS * 2 + 2 * K + 4 * A + 4 + 4 * K + 1 + 2 * K * S
 
 
 def test_state_dict_round_trip_gives_identical_samples() -> None:
@@ -196,3 +197,14 @@ def test_minibatches_cover_every_sample_once_per_epoch() -> None:
         assert torch.all(b.log_prob_d == -1.0) and torch.all(b.log_prob_c == -2.0)
     again = list(buf.minibatches(5, np.random.default_rng(0)))
     assert all(torch.equal(x.obs, y.obs) for x, y in zip(batches, again, strict=True))
+
+
+def test_per_task_rewards_default_to_an_equal_split() -> None:
+    buf = _buffer(10)
+    rows = _rows(3, 0.0)
+    rows.pop("reward_k", None)
+    buf.add(**rows)
+    batch = buf.sample(8, np.random.default_rng(0))
+    assert batch.reward_k is not None
+    torch.testing.assert_close(batch.reward_k.sum(-1), batch.reward)
+    torch.testing.assert_close(batch.reward_k[:, 0], batch.reward / K)

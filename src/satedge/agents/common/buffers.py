@@ -42,14 +42,15 @@ class ReplayBatch(NamedTuple):
     done: Tensor         # float32 [B]: 1.0 only on true termination, never on truncation
     mask: Tensor         # bool [B, K, S] action mask at obs
     next_mask: Tensor    # bool [B, K, S] action mask at next_obs
+    reward_k: Tensor | None = None  # float32 [B, K] each task's share of the reward
 
 
 class ReplayBuffer:
     """A ring buffer of transitions in numpy; uniform sampling with replacement (Mnih et al. 2015).
 
     Storage per transition: float32 observations (twice), int16 server indices, float32
-    continuous actions and reward, bool ``terminated`` and masks. When full, the oldest rows are
-    overwritten.
+    continuous actions, reward and per-task rewards, bool ``terminated`` and masks. When full,
+    the oldest rows are overwritten.
 
     Args:
         capacity: maximum number of transitions (paper: 10,000).
@@ -74,6 +75,7 @@ class ReplayBuffer:
             "terminated": np.zeros(c, np.bool_),
             "mask": np.zeros((c, k, s), np.bool_),
             "next_mask": np.zeros((c, k, s), np.bool_),
+            "reward_k": np.zeros((c, k), np.float32),
         }
         self.pos = 0   # next row to write
         self.size = 0  # filled rows
@@ -91,16 +93,21 @@ class ReplayBuffer:
 
     def add(self, obs: ArrayLike, action_d: ArrayLike, action_c: ArrayLike, reward: ArrayLike,
             next_obs: ArrayLike, terminated: ArrayLike, mask: ArrayLike,
-            next_mask: ArrayLike) -> None:
+            next_mask: ArrayLike, reward_k: ArrayLike | None = None) -> None:
         """Store B transitions at once (a leading batch dimension on every argument).
+
+        ``reward_k`` [B, K] is each task's share of the reward (the environment's
+        ``info["reward_per_task"]``); without it the reward is split equally over the K IoTDs.
 
         ``next_obs`` / ``next_mask`` must be the final observation and mask of an ended episode
         (``infos["final_obs"]`` of the vector env), not the reset observation. Pass
         ``terminated`` only; truncation must not zero the bootstrap.
         """
+        if reward_k is None:
+            reward_k = np.repeat(_np(reward)[..., None] / self.n_iotds, self.n_iotds, axis=-1)
         rows = {"obs": obs, "action_d": action_d, "action_c": action_c, "reward": reward,
                 "next_obs": next_obs, "terminated": terminated, "mask": mask,
-                "next_mask": next_mask}
+                "next_mask": next_mask, "reward_k": reward_k}
         arrays = {key: _np(v) for key, v in rows.items()}
         b = arrays["reward"].shape[0] if arrays["reward"].ndim else 0
         for key, shape in self._row_shapes().items():
@@ -133,7 +140,8 @@ class ReplayBuffer:
             obs=t(d["obs"], torch.float32), action_d=t(d["action_d"], torch.int64),
             action_c=t(d["action_c"], torch.float32), reward=t(d["reward"], torch.float32),
             next_obs=t(d["next_obs"], torch.float32), done=t(d["terminated"], torch.float32),
-            mask=t(d["mask"], torch.bool), next_mask=t(d["next_mask"], torch.bool))
+            mask=t(d["mask"], torch.bool), next_mask=t(d["next_mask"], torch.bool),
+            reward_k=t(d["reward_k"], torch.float32))
 
     def state_dict(self) -> dict[str, Any]:
         """The exact contents as numpy arrays (filled rows only) and ints; no pickled objects."""

@@ -24,7 +24,7 @@ from satedge.agents.common.buffers import ReplayBuffer
 from satedge.agents.common.protocol import Agent, AgentAction, to_env_action
 from satedge.agents.common.rundir import RunDir
 from satedge.agents.heuristics import uniform_feasible_servers
-from satedge.envs.encoding import observation_size
+from satedge.envs.encoding import observation_size, reward_per_task
 from satedge.envs.encoding import reward as env_reward
 from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.sim.state import SlotState
@@ -55,14 +55,15 @@ class OffPolicyConfig:
 
 def unavailable_action_samples(
     env: MllmOffloadVectorEnv, state: SlotState, action: AgentAction, rng: np.random.Generator
-) -> tuple[NDArray[np.bool_], NDArray[np.int64], NDArray[np.float64]]:
+) -> tuple[NDArray[np.bool_], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """Counterfactual transitions with one masked server choice (Algorithm 1, line 6).
 
     For every environment with an active task that has both feasible and masked servers, one such
     IoTD is picked at random and sent to a random masked server; the reward of that joint action
     comes from the simulator's pure cost function. Server choices do not change the next state,
     so the original next observation is exact for the copy.
-    Returns (which envs got a sample [B], their discrete actions [B, K], rewards [B]).
+    Returns (which envs got a sample [B], their discrete actions [B, K], rewards [B], each
+    task's share of the reward [B, K]).
     """
     mask = state.mask
     active = state.tasks.active & mask.any(-1) & ~mask.all(-1)
@@ -77,7 +78,7 @@ def unavailable_action_samples(
     )
     server, power, _ = env.decode(env_act)
     outcome = env.network.cost(state, server, power)
-    return has, a_d, env_reward(env.scenario, outcome)
+    return has, a_d, env_reward(env.scenario, outcome), reward_per_task(env.scenario, outcome)
 
 
 def _episode_stats(infos: dict[str, Any], acc: dict[str, float]) -> None:
@@ -136,10 +137,18 @@ def train_off_policy(
         real_next = infos["final_obs"] if "final_obs" in infos else next_obs
         next_mask = done_info["action_mask"]
         buffer.add(
-            obs, action.discrete, action.continuous, reward, real_next, term, mask, next_mask
+            obs,
+            action.discrete,
+            action.continuous,
+            reward,
+            real_next,
+            term,
+            mask,
+            next_mask,
+            done_info["reward_per_task"],
         )
         if cfg.unavailable_samples:
-            has, a_d, r_u = unavailable_action_samples(env, state, action, rng)
+            has, a_d, r_u, r_uk = unavailable_action_samples(env, state, action, rng)
             if has.any():
                 buffer.add(
                     obs[has],
@@ -150,6 +159,7 @@ def train_off_policy(
                     term[has],
                     mask[has],
                     next_mask[has],
+                    r_uk[has],
                 )
         _episode_stats(done_info, stats)
         ep_return += reward
