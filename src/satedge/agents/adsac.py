@@ -56,6 +56,7 @@ from satedge.agents.common.sac_losses import (
     continuous_temperature_loss,
     discrete_temperature_loss,
 )
+from satedge.envs.encoding import IOTD_FEATURE
 
 __all__ = ["AdSac", "AdSacConfig"]
 
@@ -85,6 +86,8 @@ class AdSacConfig:
     target_entropy_scale_d: float = 0.3  # of log(#feasible servers), per IoTD
     mpo_samples: int = 8
     reward_decomposition: bool = True  # modern form: critic heads regress per-task rewards
+    iotd_block: int = 0  # > 0: per-IoTD networks shared across IoTDs (observation block size)
+    iotd_hidden: tuple[int, ...] = (128, 128)  # hidden sizes of the shared per-IoTD networks
     mpo_epsilon: float = 0.1
     mpo_epsilon_d: float = 0.01
     mpo_epsilon_c: float = 0.01
@@ -106,12 +109,19 @@ class AdSacConfig:
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be > 0")
+        if self.iotd_block < 0:
+            raise ValueError(f"iotd_block={self.iotd_block} must be >= 0 (0 = flat networks)")
         if not 0 <= self.gamma < 1:
             raise ValueError(f"gamma={self.gamma} must be in [0, 1)")
 
 
 class DecomposedCritic(nn.Module):
-    """``q_k(s, a_c, load)`` for every IoTD k and server: [B, K, S]."""
+    """``q_k(s, a_c, load)`` for every IoTD k and server: [B, K, S], one flat MLP.
+
+    ``forward(obs, a_c, weights)`` takes the discrete action as per-IoTD weights over the servers
+    [B, K, S] (one-hots, or the policy's probabilities for the expected load) and summarises them
+    as the servers' load ``sum_k weights_k / K``.
+    """
 
     def __init__(
         self, obs_dim: int, cont_dim: int, k: int, s: int, hidden: tuple[int, ...]
@@ -120,8 +130,61 @@ class DecomposedCritic(nn.Module):
         self.k, self.s = k, s
         self.net = mlp(obs_dim + cont_dim + s, k * s, hidden)
 
-    def forward(self, obs: Tensor, a_c: Tensor, load: Tensor) -> Tensor:
+    def forward(self, obs: Tensor, a_c: Tensor, weights: Tensor) -> Tensor:
+        load = weights.sum(1) / self.k
         return self.net(torch.cat([obs, a_c, load], dim=-1)).view(-1, self.k, self.s)
+
+
+class SharedIotdCritic(nn.Module):
+    """``q_k`` [B, K, S] from one MLP shared by all IoTDs (parameter sharing; IoTDs are
+    exchangeable in the model, so every transition trains the head K times).
+
+    IoTD k's input: its own block of the observation (``block`` features), the global part of the
+    observation, the mean of all IoTD blocks (context), its own power, the UAV moves, and the
+    servers' load as three features per server: the share of IoTDs, of their requests and of
+    their output length on that server (linear in the weights, so exact in expectation).
+    """
+
+    def __init__(
+        self, obs_dim: int, cont_dim: int, k: int, s: int, block: int, hidden: tuple[int, ...]
+    ) -> None:
+        super().__init__()
+        self.k, self.s, self.block = k, s, block
+        n_global, n_uav = obs_dim - k * block, cont_dim - k
+        self.net = mlp(2 * block + n_global + 1 + n_uav + 3 * s, s, hidden)
+
+    def forward(self, obs: Tensor, a_c: Tensor, weights: Tensor) -> Tensor:
+        k = self.k
+        per, glob, ctx = split_iotd_blocks(obs, k, self.block)
+        # the request and output-length features, from [-1, 1] to [0, 1]
+        feats = (per[..., [IOTD_FEATURE["requests"], IOTD_FEATURE["output_tokens"]]] + 1.0) / 2
+        size = torch.cat([torch.ones_like(feats[..., :1]), feats], -1)
+        load = torch.einsum("bks,bkf->bsf", weights, size).flatten(1) / k  # [B, 3 S]
+        rest = torch.cat([glob, a_c[:, k:], load], -1).unsqueeze(1).expand(-1, k, -1)
+        x = torch.cat([per, ctx.expand(-1, k, -1), a_c[:, :k, None], rest], -1)
+        return self.net(x)
+
+
+class SharedIotdActor(nn.Module):
+    """Server logits [B, K * S] from one MLP shared by all IoTDs (own block, global part,
+    context)."""
+
+    def __init__(self, obs_dim: int, k: int, s: int, block: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.k, self.block = k, block
+        self.net = mlp(2 * block + obs_dim - k * block, s, hidden)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        per, glob, ctx = split_iotd_blocks(obs, self.k, self.block)
+        x = torch.cat([per, ctx.expand(-1, self.k, -1), glob.unsqueeze(1).expand(-1, self.k, -1)],
+                      -1)
+        return self.net(x).flatten(1)
+
+
+def split_iotd_blocks(obs: Tensor, k: int, block: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(per-IoTD blocks [B, K, block], the global rest [B, G], their mean [B, 1, block])."""
+    per = obs[:, : k * block].reshape(-1, k, block)
+    return per, obs[:, k * block :], per.mean(1, keepdim=True)
 
 
 def q_joint(q_ks: Tensor, onehot: Tensor) -> Tensor:
@@ -150,12 +213,20 @@ class AdSac:
         torch.manual_seed(seed)
         self.gen = torch.Generator().manual_seed(seed)
         h = config.hidden
-        self.actor_d = mlp(obs_dim, n_iotds * n_servers, h)
+        blk = config.iotd_block
+        self.actor_d: nn.Module = (
+            SharedIotdActor(obs_dim, n_iotds, n_servers, blk, config.iotd_hidden)
+            if blk
+            else mlp(obs_dim, n_iotds * n_servers, h)
+        )
         self.actor_c = mlp(obs_dim, 2 * cont_dim, h)
         self.old_d, self.old_c = copy.deepcopy(self.actor_d), copy.deepcopy(self.actor_c)
         n_q = 2  # modern: twin Q shared by both agents; paper: one Q per agent
         self.critics = nn.ModuleList(
-            DecomposedCritic(obs_dim, cont_dim, n_iotds, n_servers, h) for _ in range(n_q)
+            SharedIotdCritic(obs_dim, cont_dim, n_iotds, n_servers, blk, config.iotd_hidden)
+            if blk
+            else DecomposedCritic(obs_dim, cont_dim, n_iotds, n_servers, h)
+            for _ in range(n_q)
         )
         self.critic_targets = copy.deepcopy(self.critics)
         self.values = (
@@ -226,8 +297,7 @@ class AdSac:
         alpha_d, alpha_c = self._alphas()
         dd, dc = self._dist_d(self.actor_d, obs, mask), self._dist_c(self.actor_c, obs)
         a_c, u = dc.rsample(self.gen)
-        load = dd.probs.sum(dim=1) / self.k
-        q_k = torch.stack([(c(obs, a_c, load) * dd.probs).sum(-1) for c in critics])  # [n,B,K]
+        q_k = torch.stack([(c(obs, a_c, dd.probs) * dd.probs).sum(-1) for c in critics])  # [n,B,K]
         pick = q_k.sum(-1).argmin(0)  # [B]
         q_k = q_k.gather(0, pick.view(1, -1, 1).expand(1, *q_k.shape[1:])).squeeze(0)
         ent_c = (-alpha_c * dc.log_prob(a_c, u) / self.k).unsqueeze(-1)
@@ -240,10 +310,9 @@ class AdSac:
 
     def _update_critic(self, b: ReplayBatch) -> dict[str, float]:
         onehot = nn.functional.one_hot(b.action_d, self.s).float()
-        load = onehot.sum(1) / self.k
         per_task = self.cfg.form == "modern" and self.cfg.reward_decomposition
         # per-IoTD values [B, K] (per_task) or joint values [B]
-        q = [(c(b.obs, b.action_c, load) * onehot).sum(-1) for c in self.critics]
+        q = [(c(b.obs, b.action_c, onehot) * onehot).sum(-1) for c in self.critics]
         if not per_task:
             q = [qi.sum(-1) for qi in q]
         with torch.no_grad():
@@ -282,11 +351,11 @@ class AdSac:
         dd, dc = self._dist_d(self.actor_d, b.obs, b.mask), self._dist_c(self.actor_c, b.obs)
         a_c, u = dc.rsample(self.gen)
         logp_c = dc.log_prob(a_c, u)
-        load = dd.probs.detach().sum(1) / self.k
+        probs = dd.probs.detach()
         q_c = torch.min(
             torch.stack(
                 [
-                    (c(b.obs, a_c, load) * dd.probs.detach()).sum((-1, -2))
+                    (c(b.obs, a_c, probs) * probs).sum((-1, -2))
                     for c in self._role_critics(1)
                 ]
             ),
@@ -294,7 +363,7 @@ class AdSac:
         ).values
         loss_c = (alpha_c * logp_c - q_c).mean()
         q_ks = torch.min(
-            torch.stack([c(b.obs, a_c.detach(), load) for c in self._role_critics(0)]), dim=0
+            torch.stack([c(b.obs, a_c.detach(), probs) for c in self._role_critics(0)]), dim=0
         ).values.detach()
         loss_d = (dd.probs * (alpha_d * dd.log_probs - q_ks)).sum((-1, -2)).mean()
         loss = loss_c + loss_d
@@ -326,7 +395,7 @@ class AdSac:
             # one critic, as in MPO (Abdolmaleki et al. 2018): the E-step only ranks the N
             # samples of a state, and a second forward pass over N B rows doubles its cost
             q = q_joint(
-                self.critics[0](obs_n, a_c.flatten(0, 1), onehot.sum(1) / self.k), onehot
+                self.critics[0](obs_n, a_c.flatten(0, 1), onehot), onehot
             ).view(n, bs).T
         eta_loss = dual_loss(q, eta_from_raw(self.eta_raw), self.cfg.mpo_epsilon)
         self.opt_dual.zero_grad()

@@ -49,11 +49,16 @@ from satedge.sim.network import EdgeNetwork
 from satedge.sim.scenario import Scenario
 from satedge.sim.state import Outcome, SlotState, TaskStatus
 
-__all__ = ["ActionDecoder", "ObservationEncoder", "info_dict", "reward", "reward_per_task"]
+__all__ = ["IOTD_FEATURE", "PER_IOTD", "ActionDecoder", "ObservationEncoder", "info_dict", "reward",
+           "reward_per_task"]
 
 FloatArray = NDArray[np.float64]
 PER_IOTD = 10
 """Features per IoTD besides its M UAV gains."""
+IOTD_FEATURE = {"active": 0, "requests": 1, "text_tokens": 2, "input_bits": 3,
+                "output_tokens": 4, "accuracy_min": 5, "deadline": 6, "x": 7, "y": 8}
+"""Position of each named feature in an IoTD's block (the UAV gains follow, then the satellite
+gain)."""
 
 
 def observation_size(sc: Scenario) -> int:
