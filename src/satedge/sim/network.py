@@ -39,8 +39,8 @@ DAY_S = 86_400.0
 
 def build_server_table(sc: Scenario) -> ServerTable:
     """Server constants for a scenario: M UAVs, then the N candidate slots (slot 0 = access)."""
-    models = zoo.load_zoo()
-    hardware = zoo.load_hardware()
+    models = zoo.load_zoo(extra=sc.compute.extra_zoo_csv)  # shipped rows + the scenario's file
+    hardware = zoo.load_hardware(extra=sc.compute.extra_hardware_csv)
     names = [sc.uav.model] * sc.n_uavs + [sc.satellite.access_model] + [
         sc.satellite.other_models[i % len(sc.satellite.other_models)]
         for i in range(sc.n_candidates - 1)]

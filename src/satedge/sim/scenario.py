@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
@@ -245,12 +245,17 @@ class ComputeConfig(_Section):
     """Inference-cost model and accuracy scale (SPEC section 4)."""
 
     _prefix = "compute."
-    cost_model: str = _f("flops", choices=("flops", "roofline"), tag="recon",
+    cost_model: str = _f("flops", choices=("flops", "roofline", "measured"), tag="recon",
                          doc="flops: T = L rho / F (paper Eq. 14, 23); roofline: prefill + "
-                             "memory-bound decode")
+                             "memory-bound decode; measured: a profiled entry's own rates "
+                             "(others: roofline)")
     accuracy_scale: str = _f("paper", choices=("paper", "mmmu"),
                              doc="paper: affine map of MMMU (see docs/model.md); mmmu: raw")
     precision: str = _f("int4", choices=("int4", "fp16"), doc="deployed weight precision")
+    extra_zoo_csv: str = _f("", doc="CSV of extra zoo entries merged with the shipped zoo, e.g. "
+                                    "from `satedge profile` (\"\": none)")
+    extra_hardware_csv: str = _f("", doc="CSV of extra hardware rows merged with the shipped "
+                                         "table, e.g. from `satedge zoo fit` (\"\": none)")
 
 
 @dataclass(frozen=True)
@@ -310,7 +315,9 @@ class Scenario(_Section):
         """Accuracy of every configured model; unknown models or hardware raise ScenarioError."""
         from satedge.sim import zoo  # the zoo data is read lazily, once
 
-        models, hardware = zoo.load_zoo(), zoo.load_hardware()
+        models = _load_table(zoo.load_zoo, "compute.extra_zoo_csv", self.compute.extra_zoo_csv)
+        hardware = _load_table(zoo.load_hardware, "compute.extra_hardware_csv",
+                               self.compute.extra_hardware_csv)
         for key, name in (("uav.hardware", self.uav.hardware),
                           ("satellite.hardware", self.satellite.hardware)):
             if name not in hardware:
@@ -352,6 +359,14 @@ class Scenario(_Section):
     def n_servers(self) -> int:
         """Number of server choices per IoTD: M UAVs then N candidate satellites."""
         return self.n_uavs + self.n_candidates
+
+
+def _load_table(load: Callable[..., dict[str, Any]], key: str, path: str) -> dict[str, Any]:
+    """A shipped zoo or hardware table with the scenario's extra CSV merged in (errors name key)."""
+    try:
+        return load(extra=path)
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(f"{key}={path!r} cannot be loaded: {exc}") from None
 
 
 def _to_dict(obj: Any) -> Any:

@@ -1,7 +1,9 @@
 """MLLM zoo, edge hardware, accuracy scale and inference cost models (SPEC section 4).
 
 The data live in ``satedge/sim/data/mllm_zoo.csv`` and ``hardware.csv``; every row carries a
-``source`` with [paper]/[recon]/[choice] tags. Custom zoos load from any path with the same columns.
+``source`` with [paper]/[recon]/[choice] tags. Custom zoos load from any path with the same columns,
+and ``extra=`` merges a file of further rows (e.g. entries written by ``satedge profile`` or
+``satedge zoo fit``, see ``docs/profiling.md``) into a table.
 
 Deliberate deviations from the paper (see ``docs/model.md``):
 
@@ -12,6 +14,8 @@ Deliberate deviations from the paper (see ``docs/model.md``):
   whose decode step also carries a fixed per-token overhead, fitted with the bandwidth efficiency
   to the published AGX Orin 4-bit token rates; the compute efficiency cannot be identified from
   decode rates (both roofline branches scale with ``params``) and is set to 1 [choice].
+- A third cost model, ``measured`` [choice, beyond the paper], uses the prefill and decode rates a
+  profiled zoo entry carries (``satedge profile``); entries without them fall back to the roofline.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ class MllmModel:
     ``params`` is a count of parameters; MMMU scores are fractions in (0, 1], ``None`` where
     unpublished; ``tokens_per_s_agx_orin_int4`` is the published 4-bit decode rate on a Jetson
     AGX Orin (token/s), ``None`` where unpublished; ``vision_tokens`` is per image.
+
+    Profiled entries (``satedge profile``) also carry ``measured_prefill_tokens_per_s`` (input
+    tokens per second of time to first token), ``measured_decode_tokens_per_s`` (token/s) and
+    ``measured_on`` (device, dtype and libraries); all three are ``None`` for published rows.
     """
 
     name: str
@@ -51,11 +59,25 @@ class MllmModel:
     tokens_per_s_agx_orin_int4: float | None
     vision_tokens: int
     source: str
+    measured_prefill_tokens_per_s: float | None = None
+    measured_decode_tokens_per_s: float | None = None
+    measured_on: str | None = None
+
+    def __post_init__(self) -> None:
+        measured = (self.measured_prefill_tokens_per_s, self.measured_decode_tokens_per_s,
+                    self.measured_on)
+        if any(v is not None for v in measured) and any(v is None for v in measured):
+            raise ValueError("measured_prefill_tokens_per_s, measured_decode_tokens_per_s and "
+                             "measured_on must be given together or all left empty")
 
 
 @dataclass(frozen=True)
 class Hardware:
-    """One edge accelerator (one row of ``hardware.csv``): FLOP/s, byte/s and W."""
+    """One edge accelerator (one row of ``hardware.csv``): FLOP/s, byte/s and W.
+
+    ``token_overhead_s`` (s) is the roofline's per-decode-step overhead on this device, set by
+    ``satedge zoo fit``; ``None`` (the shipped rows) uses the cost model's default.
+    """
 
     name: str
     flops: float
@@ -63,6 +85,7 @@ class Hardware:
     power_min_w: float
     power_max_w: float
     source: str
+    token_overhead_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.power_max_w < self.power_min_w:
@@ -94,6 +117,22 @@ def _optional_positive(cell: str) -> float | None:
     return None if not cell.strip() else _positive(cell)
 
 
+def _optional_non_negative(cell: str) -> float | None:
+    if not cell.strip():
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        raise ValueError(f"{cell!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{cell!r} must be a finite number >= 0")
+    return value
+
+
+def _optional_text(cell: str) -> str | None:
+    return cell.strip() or None
+
+
 def _optional_fraction(cell: str) -> float | None:
     value = _optional_positive(cell)
     if value is not None and value > 1:
@@ -115,6 +154,9 @@ _ZOO_COLUMNS: dict[str, Callable[[str], Any]] = {
     "mmmu_val_int4": _optional_fraction,
     "tokens_per_s_agx_orin_int4": _optional_positive,
     "vision_tokens": _count,
+    "measured_prefill_tokens_per_s": _optional_positive,  # profiled entries (satedge profile)
+    "measured_decode_tokens_per_s": _optional_positive,
+    "measured_on": _optional_text,
     "source": _text,
 }
 _HARDWARE_COLUMNS: dict[str, Callable[[str], Any]] = {
@@ -123,27 +165,42 @@ _HARDWARE_COLUMNS: dict[str, Callable[[str], Any]] = {
     "memory_bandwidth_bytes_s": _positive,
     "power_min_w": _positive,
     "power_max_w": _positive,
+    "token_overhead_s": _optional_non_negative,  # rows fitted by satedge zoo fit
     "source": _text,
 }
+_OPTIONAL_COLUMNS = frozenset({"measured_prefill_tokens_per_s", "measured_decode_tokens_per_s",
+                               "measured_on", "token_overhead_s"})
+"""Columns a file may leave out (older custom tables); their values are then ``None``."""
+
+ZOO_COLUMNS: tuple[str, ...] = tuple(_ZOO_COLUMNS)
+"""Column order of ``mllm_zoo.csv``."""
+HARDWARE_COLUMNS: tuple[str, ...] = tuple(_HARDWARE_COLUMNS)
+"""Column order of ``hardware.csv``."""
 
 
 def _read_rows(
     label: str, text: str, columns: Mapping[str, Callable[[str], Any]], factory: Any
 ) -> dict[str, Any]:
-    """Parse CSV ``text`` into ``{name: factory(**row)}``, checking every column of every row."""
+    """Parse CSV ``text`` into ``{name: factory(**row)}``, checking every column of every row.
+
+    Every column must be present except the optional ones (``_OPTIONAL_COLUMNS``, then
+    ``None``); any other column is an error.
+    """
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = list(reader.fieldnames or [])
-    missing, unknown = set(columns) - set(header), set(header) - set(columns)
+    missing = set(columns) - set(header) - _OPTIONAL_COLUMNS
+    unknown = set(header) - set(columns)
     if missing or unknown:
         raise ValueError(
             f"{label}: missing columns {sorted(missing)}, unknown columns {sorted(unknown)}; "
-            f"expected exactly {list(columns)}"
+            f"expected {list(columns)} (optional: {sorted(_OPTIONAL_COLUMNS & set(columns))})"
         )
+    parsers = {c: parse for c, parse in columns.items() if c in header}
     records: dict[str, Any] = {}
     for row in reader:
         where = f"{label}: row {reader.line_num}"  # the file line, header = line 1
         values = {}
-        for column, parse in columns.items():
+        for column, parse in parsers.items():
             try:
                 values[column] = parse(row[column] or "")
             except ValueError as err:
@@ -178,21 +235,40 @@ def _default_hardware() -> dict[str, Hardware]:
     return _read_default("hardware.csv", _HARDWARE_COLUMNS, Hardware)
 
 
-def load_zoo(path: str | Path | None = None) -> dict[str, MllmModel]:
+def _merge(base: dict[str, Any], extra: str | Path | None, columns: Any, factory: Any) -> Any:
+    if extra is None or str(extra) == "":
+        return base
+    more = _read_path(extra, columns, factory)
+    clash = sorted(set(more) & set(base))
+    if clash:
+        raise ValueError(f"{extra}: names {clash} are already in the table it extends; give the "
+                         "extra rows other names")
+    return {**base, **more}
+
+
+def load_zoo(
+    path: str | Path | None = None, *, extra: str | Path | None = None
+) -> dict[str, MllmModel]:
     """Load the MLLM zoo keyed by short name (the shipped one, cached, when ``path`` is None).
 
-    Raises ``ValueError`` naming the file, row (file line) and column of the first bad value.
+    ``extra`` (a CSV path; None or "" for none) adds its rows, e.g. profiled entries; a name
+    already in the table is an error. Raises ``ValueError`` naming the file, row (file line) and
+    column of the first bad value, and ``OSError`` for an unreadable file.
     """
-    if path is None:
-        return dict(_default_zoo())  # a copy, so callers cannot mutate the cache
-    return _read_path(path, _ZOO_COLUMNS, MllmModel)
+    base = dict(_default_zoo()) if path is None else _read_path(path, _ZOO_COLUMNS, MllmModel)
+    return _merge(base, extra, _ZOO_COLUMNS, MllmModel)  # a copy: callers cannot touch the cache
 
 
-def load_hardware(path: str | Path | None = None) -> dict[str, Hardware]:
-    """Load the hardware table keyed by short name (shipped one, cached, when ``path`` is None)."""
-    if path is None:
-        return dict(_default_hardware())
-    return _read_path(path, _HARDWARE_COLUMNS, Hardware)
+def load_hardware(
+    path: str | Path | None = None, *, extra: str | Path | None = None
+) -> dict[str, Hardware]:
+    """Load the hardware table keyed by short name (shipped one, cached, when ``path`` is None).
+
+    ``extra`` adds rows as in :func:`load_zoo` (e.g. rows fitted by ``satedge zoo fit``).
+    """
+    base = dict(_default_hardware()) if path is None else _read_path(
+        path, _HARDWARE_COLUMNS, Hardware)
+    return _merge(base, extra, _HARDWARE_COLUMNS, Hardware)
 
 
 # --- Accuracy scale
@@ -317,12 +393,14 @@ DEFAULT_ROOFLINE_EFFICIENCY = RooflineEfficiency(compute=1.0, memory=1.0, token_
 def _decode_step_s(
     params: FloatArray, hw: Hardware, weight_bits: float, eff: RooflineEfficiency
 ) -> FloatArray:
-    """One batch-1 decode step (s): roofline of FLOPs vs weight bytes, plus the overhead."""
+    """One batch-1 decode step (s): roofline of FLOPs vs weight bytes, plus the overhead (the
+    hardware row's own, fitted, where it has one; else the efficiency's)."""
     if not weight_bits > 0:
         raise ValueError(f"weight_bits must be > 0, got {weight_bits}")
     compute_s = 2.0 * params / (hw.flops * eff.compute)
     memory_s = params * (weight_bits / 8.0) / (hw.memory_bandwidth_bytes_s * eff.memory)
-    return np.maximum(compute_s, memory_s) + eff.token_overhead_s
+    overhead_s = eff.token_overhead_s if hw.token_overhead_s is None else hw.token_overhead_s
+    return np.maximum(compute_s, memory_s) + overhead_s
 
 
 def roofline_inference_time_s(
@@ -400,8 +478,30 @@ def fit_roofline_efficiency(
     return RooflineEfficiency(compute, float(solution.x[0]), overhead_s)
 
 
+def measured_inference_time_s(
+    in_tokens: npt.ArrayLike,
+    out_tokens: npt.ArrayLike,
+    prefill_tokens_per_s: npt.ArrayLike,
+    decode_tokens_per_s: npt.ArrayLike,
+) -> FloatArray:
+    r"""Inference time from a profiled entry's measured rates [choice, beyond the paper].
+
+    .. math:: T = N_\mathrm{in} / r_\mathrm{prefill} + L / r_\mathrm{decode}
+
+    ``r_prefill`` is input tokens per second of time to first token, ``r_decode`` generated
+    tokens per second after the first (``satedge profile``, ``docs/profiling.md``). Linear in the
+    token counts, like the roofline, so a measurement at one prompt size is extrapolated linearly.
+
+    Inputs (broadcast): ``in_tokens`` N_in, ``out_tokens`` L (token), both rates (token/s).
+    Output: time in s, float64 array.
+    """
+    n_in, n_out = _non_negative("in_tokens", in_tokens), _non_negative("out_tokens", out_tokens)
+    prefill = _positive_array("prefill_tokens_per_s", prefill_tokens_per_s)
+    return n_in / prefill + n_out / _positive_array("decode_tokens_per_s", decode_tokens_per_s)
+
+
 def inference_time_s(
-    cost_model: Literal["flops", "roofline"],
+    cost_model: Literal["flops", "roofline", "measured"],
     model: MllmModel,
     hw: Hardware,
     in_tokens: npt.ArrayLike,
@@ -413,14 +513,21 @@ def inference_time_s(
     """Inference time (s) of ``model`` on ``hw`` under the selected cost model, same shapes.
 
     ``flops`` ignores ``in_tokens``, ``weight_bits`` and ``efficiency`` (paper's form).
+    ``measured`` uses the entry's measured rates (``hw`` is then unused: the rates belong to the
+    device they were measured on) and falls back to ``roofline`` for entries without them.
     """
+    if cost_model == "measured" and model.measured_decode_tokens_per_s is not None:
+        assert model.measured_prefill_tokens_per_s is not None  # both or neither (__post_init__)
+        return measured_inference_time_s(in_tokens, out_tokens,
+                                         model.measured_prefill_tokens_per_s,
+                                         model.measured_decode_tokens_per_s)
     if cost_model == "flops":
         return flops_inference_time_s(out_tokens, model.params, hw.flops)
-    if cost_model == "roofline":
+    if cost_model in ("roofline", "measured"):
         return roofline_inference_time_s(
             in_tokens, out_tokens, model.params, hw, weight_bits, efficiency
         )
-    raise ValueError(f"cost_model must be 'flops' or 'roofline', got {cost_model!r}")
+    raise ValueError(f"cost_model must be 'flops', 'roofline' or 'measured', got {cost_model!r}")
 
 
 def inference_energy_j(time_s: npt.ArrayLike, power_w: npt.ArrayLike) -> FloatArray:
