@@ -120,15 +120,24 @@ class GreedyPolicy:
         return np.asarray(np.clip((target - state.uav_xy_m) / step, -1.0, 1.0))
 
 
+def _optimizer(allow_reject: bool) -> HeuristicPolicy:
+    from satedge.agents.optimizer import OptimizerConfig, OptimizerPolicy  # imports this module
+
+    return OptimizerPolicy(OptimizerConfig(allow_reject=allow_reject))
+
+
 POLICIES: dict[str, Callable[[], HeuristicPolicy]] = {
     "random": lambda: RandomPolicy(True),
     "random-unmasked": lambda: RandomPolicy(False),
     "greedy": GreedyPolicy,
+    "optimizer": lambda: _optimizer(False),
+    "optimizer-unmasked": lambda: _optimizer(True),
 }
 
 
 def make_policy(name: str) -> HeuristicPolicy:
-    """A built-in heuristic policy by name (``random``, ``random-unmasked``, ``greedy``)."""
+    """A built-in heuristic policy by name (``random``, ``random-unmasked``, ``greedy``,
+    ``optimizer``, ``optimizer-unmasked``; see :mod:`satedge.agents.optimizer`)."""
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; choose one of {sorted(POLICIES)}")
     return POLICIES[name]()
