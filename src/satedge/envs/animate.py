@@ -24,6 +24,7 @@ from matplotlib.animation import PillowWriter
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Circle
 from matplotlib.projections.polar import PolarAxes
 from numpy.typing import NDArray
@@ -35,11 +36,14 @@ from satedge.sim.network import EdgeNetwork
 from satedge.sim.scenario import Scenario
 from satedge.sim.state import TaskStatus
 
-__all__ = ["EpisodeTrace", "record_episode", "write_gif"]
+__all__ = ["EpisodeTrace", "load_policy", "record_episode", "write_gif"]
 
 UAV_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:olive", "tab:cyan", "tab:gray")
 SAT_COLOURS = ("crimson", "purple", "saddlebrown", "deeppink", "darkslategray", "indigo")
 """Server colours: UAV m and candidate satellite n (0 = access satellite)."""
+
+_TRAIL_SLOTS = 20
+"""Slots of UAV trajectory drawn behind each UAV."""
 
 _SKY_SAMPLES_PER_SLOT = 4
 """Points per slot on the drawn satellite tracks (smooth arcs without a dense propagation)."""
@@ -85,6 +89,35 @@ class EpisodeTrace:
         return int(self.time_s.shape[0])
 
 
+def load_policy(name: str, scenario: Scenario,
+                use_trained_scenario: bool = True) -> tuple[HeuristicPolicy, Scenario]:
+    """A built-in policy by name (``random``, ``greedy``, ...) or the agent of a training run
+    directory (acting deterministically; needs torch), and the scenario to animate it on.
+
+    For a run directory the scenario is the one it trained on when ``use_trained_scenario``;
+    otherwise ``scenario``, which must keep the trained K, M and N.
+    """
+    from satedge.agents.heuristics import POLICIES, make_policy
+
+    if name in POLICIES:
+        return make_policy(name), scenario
+    if not (Path(name) / "run.json").is_file():
+        raise ValueError(f"--policy {name!r} is neither a built-in policy "
+                         f"({', '.join(sorted(POLICIES))}) nor a run directory with run.json")
+    from satedge.experiments.evaluate import AgentPolicy
+    from satedge.experiments.train import load_trained_agent
+
+    agent, trained_on = load_trained_agent(name)
+    if use_trained_scenario:
+        return AgentPolicy(agent), trained_on
+    sizes = ("n_iotds", "n_uavs", "n_candidates")
+    if any(getattr(scenario, s) != getattr(trained_on, s) for s in sizes):
+        raise ValueError(f"{name} was trained with K={trained_on.n_iotds}, "
+                         f"M={trained_on.n_uavs}, N={trained_on.n_candidates}; the scenario "
+                         "must keep those sizes")
+    return AgentPolicy(agent), scenario
+
+
 def record_episode(policy: HeuristicPolicy, scenario: Scenario, seed: int,
                    slots: int) -> EpisodeTrace:
     """Run ``policy`` for ``slots`` slots (1..episode_slots) of one seeded episode.
@@ -118,7 +151,7 @@ def record_episode(policy: HeuristicPolicy, scenario: Scenario, seed: int,
     return EpisodeTrace(**{name: np.stack(values) for name, values in rows.items()})
 
 
-def write_gif(net: EdgeNetwork, trace: EpisodeTrace, out: str | Path, *, fps: float = 2.0,
+def write_gif(net: EdgeNetwork, trace: EpisodeTrace, out: str | Path, *, fps: int = 4,
               title: str = "", width_px: int = 1100, height_px: int = 520) -> Path:
     """Draw ``trace`` (recorded on ``net``'s scenario) as an animated GIF, one frame per slot."""
     if fps <= 0:
@@ -140,9 +173,9 @@ def write_gif(net: EdgeNetwork, trace: EpisodeTrace, out: str | Path, *, fps: fl
         _draw_area(area, net, trace, t)
         _draw_sky(sky, net, trace, tracks, t)
         fig.suptitle(f"{title}  slot {t + 1}/{trace.n_slots}: cost {trace.cost[t]:.1f}, "
-                     f"energy {trace.energy_j[t]:.0f} J".strip(), fontsize=10)
+                     f"energy {trace.energy_j[t]:.0f} J".strip(), fontsize=10, y=0.98)
 
-    fig.subplots_adjust(left=0.07, right=0.88, bottom=0.1, top=0.82, wspace=0.35)
+    fig.subplots_adjust(left=0.07, right=0.88, bottom=0.2, top=0.8, wspace=0.35)
     # One draw per frame: FuncAnimation.save would draw each frame twice on an Agg canvas.
     writer = PillowWriter(fps=fps)
     with writer.saving(fig, str(path), dpi=fig.dpi):
@@ -172,7 +205,8 @@ def _draw_area(ax: Axes, net: EdgeNetwork, tr: EpisodeTrace, t: int) -> None:
         colour = UAV_COLOURS[j % len(UAV_COLOURS)]
         x, y = tr.uav_xy_m[t, j]
         ax.add_patch(Circle((x, y), sc.uav.coverage_radius_m, color=colour, alpha=0.07))
-        ax.plot(tr.uav_xy_m[: t + 1, j, 0], tr.uav_xy_m[: t + 1, j, 1], color=colour,
+        first = max(0, t - _TRAIL_SLOTS)
+        ax.plot(tr.uav_xy_m[first: t + 1, j, 0], tr.uav_xy_m[first: t + 1, j, 1], color=colour,
                 linewidth=1.2, alpha=0.7)
         ax.plot([x], [y], marker="^", markersize=11, color=colour, linestyle="none",
                 label=f"UAV {j}")
@@ -190,7 +224,13 @@ def _draw_area(ax: Axes, net: EdgeNetwork, tr: EpisodeTrace, t: int) -> None:
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.set_title("area: IoTDs, UAV trails, task assignments", fontsize=9)
-    ax.legend(loc="lower left", fontsize=7, framealpha=0.8)
+    handles = [*ax.get_legend_handles_labels()[0],
+               Line2D([], [], marker="o", color="lightgrey", linestyle="none", label="idle IoTD"),
+               Line2D([], [], marker="x", color="red", linestyle="none", label="task failed"),
+               Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="red",
+                      linestyle="none", label="over deadline")]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3,
+              fontsize=7, frameon=False)
 
 
 def _draw_task(ax: Axes, tr: EpisodeTrace, t: int, k: int, m: int,
