@@ -271,7 +271,10 @@ class CostConfig(_Section):
     deadline_penalty: float = _f(2.0, 0.0, 1e6, doc="per task finishing after T_max")
     visibility_penalty: float = _f(2.0, 0.0, 1e6,
                                    doc="per task whose access satellite set before it finished")
-    infeasible_penalty: float = _f(5.0, 0.0, 1e6, doc="per task sent to a masked server")
+    # 20 > the cost of a task served at its 3 s deadline with a large energy bill (3 + 0.05 x
+    # ~150 J) plus the deadline penalty 2, so refusing a task by choosing a masked server never
+    # pays; at 5 a mask-blind policy could lower its cost by refusing tasks in busy slots.
+    infeasible_penalty: float = _f(20.0, 0.0, 1e6, doc="per task sent to a masked server")
     drop_penalty: float = _f(5.0, 0.0, 1e6, doc="per task with no feasible server at all")
 
 
