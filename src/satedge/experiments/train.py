@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from satedge.agents.common.offpolicy import OffPolicyConfig, set_torch_threads, train_off_policy
+from satedge.agents.common.onpolicy import OnPolicyAgent, OnPolicyConfig, train_on_policy
 from satedge.agents.common.protocol import Agent
 from satedge.agents.common.rundir import RunDir
-from satedge.agents.registry import algorithm_spec, build_agent
-from satedge.envs.encoding import observation_size
+from satedge.agents.registry import algorithm_spec, build_agent, check_setting_types
+from satedge.envs.encoding import PER_IOTD, observation_size
 from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.experiments.evaluate import AgentPolicy, evaluate
 from satedge.sim.scenario import Scenario
@@ -27,8 +28,10 @@ EVAL_KEYS = (
 )
 
 
-def _split_loop_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    loop_keys = {f.name for f in fields(OffPolicyConfig)}
+def _split_loop_overrides(
+    overrides: dict[str, Any], loop_cls: type = OffPolicyConfig
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    loop_keys = {f.name for f in fields(loop_cls)}
     loop = {k: v for k, v in overrides.items() if k in loop_keys}
     return loop, {k: v for k, v in overrides.items() if k not in loop_keys}
 
@@ -49,14 +52,21 @@ def train(
     ``batch_size``, ``buffer_size``, ``learning_starts``, ``eval_episodes`` ...).
     """
     set_torch_threads(1)
+    spec = algorithm_spec(algo)
+    on_policy = spec.loop == "on_policy"
+    loop_cls = OnPolicyConfig if on_policy else OffPolicyConfig
     loop_over, agent_over = _split_loop_overrides(
-        {**algorithm_spec(algo).loop_preset, **(overrides or {})}
+        {**spec.loop_preset, **(overrides or {})}, loop_cls
     )
-    loop_cfg = OffPolicyConfig(episodes=episodes, **loop_over)
+    check_setting_types(loop_cls, loop_over, "loop")
+    loop_cfg = loop_cls(episodes=episodes, **loop_over)
     env = MllmOffloadVectorEnv(loop_cfg.n_envs, scenario)
     obs_dim = observation_size(scenario)
     cont = scenario.n_iotds + 2 * scenario.n_uavs
     probe = RunDir.seeds_for(seed)
+    if "iotd_block" in {f.name for f in fields(algorithm_spec(algo).config_cls)}:
+        # per-IoTD shared networks read the observation's IoTD blocks (unless set explicitly)
+        agent_over = {"iotd_block": PER_IOTD + scenario.n_uavs, **agent_over}
     agent, agent_cfg = build_agent(
         algo, obs_dim, scenario.n_iotds, scenario.n_servers, cont, probe.torch, agent_over
     )
@@ -73,6 +83,10 @@ def train(
 
     if run.is_finished() and run.completed_episodes() >= episodes:
         return dict(json.loads((Path(out) / "summary.json").read_text()))
+    if isinstance(loop_cfg, OnPolicyConfig):
+        return train_on_policy(
+            cast(OnPolicyAgent, agent), env, loop_cfg, run, evaluate_agent, progress=progress
+        )
     return train_off_policy(agent, env, loop_cfg, run, evaluate_agent, progress=progress)
 
 

@@ -23,14 +23,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from satedge.agents.common.buffers import ReplayBuffer
 from satedge.agents.common.checkpoint import (
     CheckpointError,
-    check_compatible,
     load_checkpoint,
     save_checkpoint,
 )
@@ -41,7 +39,16 @@ from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.sim.state import SlotState
 from satedge.sim.tasks import TaskBatch
 
-__all__ = ["RunDir", "config_hash"]
+__all__ = ["RunDir", "Stateful", "config_hash"]
+
+
+class Stateful(Protocol):
+    """What a checkpoint's ``buffer`` slot holds: a replay buffer (off-policy loop) or the partly
+    filled rollout with its reward normaliser (on-policy loop)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 def config_hash(identity: dict[str, Any]) -> str:
@@ -79,14 +86,17 @@ class RunDir:
 
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.identity = {**identity, "seed": seed}
+        # JSON round trip: run.json stores tuples as lists, so compare in that form
+        self.identity = json.loads(json.dumps({**identity, "seed": seed}))
         self.hash = config_hash(self.identity)
         self.seeds: RunSeeds = make_seeds(seed)
         meta_path = self.path / "run.json"
-        if meta_path.exists():
-            meta = json.loads(meta_path.read_text())
+        # a missing or unreadable record is written anew: the checkpoint's own identity check
+        # still refuses to resume another run's state
+        recorded = (_read_json(meta_path) or {}).get("identity")
+        if isinstance(recorded, dict):
             for key, value in self.identity.items():
-                if meta.get("identity", {}).get(key) != value:
+                if recorded.get(key) != value:
                     raise ValueError(
                         f"{self.path} holds a different run: its {key!r} differs; "
                         "use another --out or delete it"
@@ -123,7 +133,7 @@ class RunDir:
     def save(
         self,
         agent: Agent,
-        buffer: ReplayBuffer,
+        buffer: Stateful,
         env: MllmOffloadVectorEnv,
         rng: np.random.Generator,
         counters: dict[str, int],
@@ -143,13 +153,14 @@ class RunDir:
                 "hash": self.hash,
                 "algo": self.identity.get("algo"),
                 "satedge_major": _major_version(),
+                "identity_hashes": _identity_hashes(self.identity),
             },
         )
 
     def restore(
         self,
         agent: Agent,
-        buffer: ReplayBuffer,
+        buffer: Stateful,
         env: MllmOffloadVectorEnv,
         rng: np.random.Generator,
         counters: dict[str, int],
@@ -172,14 +183,34 @@ class RunDir:
         return dict(self._load()["agent"])
 
     def _load(self) -> dict[str, Any]:
-        loaded = load_checkpoint(self.checkpoint_path)
-        check_compatible(loaded["meta"], {"hash": self.hash, "satedge_major": _major_version()})
+        """The checkpoint's state, refused (CheckpointError, saying why) when it is damaged or
+        belongs to another run or satedge major version."""
+        try:
+            loaded = load_checkpoint(self.checkpoint_path)
+        except CheckpointError as err:
+            raise CheckpointError(f"{err}; delete it to start the run over") from None
+        meta = loaded["meta"]
+        major = _major_version()
+        if meta.get("satedge_major") != major:
+            raise CheckpointError(
+                f"{self.checkpoint_path} was written by satedge major version "
+                f"{meta.get('satedge_major')!r}; this is version {major}, whose checkpoints "
+                "differ: use a matching satedge or start the run over")
+        if meta.get("hash") != self.hash:
+            theirs = meta.get("identity_hashes") or {}
+            differ = sorted(k for k, h in _identity_hashes(self.identity).items()
+                            if theirs.get(k) != h) if theirs else ["identity"]
+            raise CheckpointError(
+                f"{self.checkpoint_path} belongs to another run: its {', '.join(differ)} "
+                f"differ{'s' if len(differ) == 1 else ''} from this run's")
         return dict(loaded["state"])
 
     def completed_episodes(self) -> int:
-        """Episodes recorded by ``summary.json`` (0 if the run has not finished)."""
-        path = self.path / "summary.json"
-        return int(json.loads(path.read_text()).get("episodes", 0)) if path.exists() else 0
+        """Episodes recorded by ``summary.json`` (0 if the run has not finished, or the file is
+        unreadable: the final evaluation is then redone from the checkpoint)."""
+        summary = _read_json(self.path / "summary.json")
+        episodes = summary.get("episodes", 0) if summary is not None else 0
+        return episodes if isinstance(episodes, int) else 0
 
     @staticmethod
     def seeds_for(seed: int) -> RunSeeds:
@@ -188,6 +219,20 @@ class RunDir:
 
     def finish(self, final: dict[str, Any]) -> None:
         _write_json_atomic(self.path / "summary.json", {"hash": self.hash, **final})
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object file, or None if it is missing, cut short or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _identity_hashes(identity: dict[str, Any]) -> dict[str, str]:
+    """Per-key hashes of a run identity (algo, agent, loop, scenario, seed)."""
+    return {key: config_hash({key: value}) for key, value in identity.items()}
 
 
 def _major_version() -> int:
