@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from satedge.agents.common.protocol import Agent, to_env_action
 from satedge.agents.heuristics import Action, HeuristicPolicy
@@ -17,7 +18,7 @@ from satedge.envs.encoding import ObservationEncoder
 from satedge.envs.vector import MllmOffloadVectorEnv, spawn_seeds
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.scenario import Scenario
-from satedge.sim.state import SlotState
+from satedge.sim.state import Outcome, SlotState
 
 __all__ = ["METRICS", "AgentPolicy", "evaluate"]
 
@@ -60,9 +61,14 @@ _SUMS = ("cost", "energy_j", "n_active", "n_executed", "n_uav", "n_satellite", "
          "n_visibility", "n_infeasible", "n_dropped")
 
 
-def evaluate(policy: HeuristicPolicy, scenario: Scenario, episodes: int, seed: int) -> dict[
-        str, Any]:
-    """Run ``episodes`` full episodes and return the metrics of :data:`METRICS` plus counts."""
+def evaluate(policy: HeuristicPolicy, scenario: Scenario, episodes: int, seed: int, *,
+             record_tasks: bool = False) -> dict[str, Any]:
+    """Run ``episodes`` full episodes and return the metrics of :data:`METRICS` plus counts.
+
+    With ``record_tasks``, ``result["task_records"]`` also holds every active task as equal-length
+    arrays: ``episode``, ``slot``, ``iotd``, ``server``, ``status`` (:class:`TaskStatus` values),
+    ``uav`` (server is a UAV), ``deadline_s`` and ``latency_s`` (nan where not executed).
+    """
     if episodes < 1:
         raise ValueError(f"episodes={episodes} must be at least 1")
     env_seed, policy_seq = np.random.SeedSequence(seed).spawn(2)
@@ -72,9 +78,15 @@ def evaluate(policy: HeuristicPolicy, scenario: Scenario, episodes: int, seed: i
     totals = dict.fromkeys(_SUMS, 0.0)
     latency_sum = reward_sum = 0.0
     slots = 0
-    for _ in range(scenario.episode_slots):
-        assert env.state is not None
-        action = policy.act(env.network, env.state, rng)
+    records: list[dict[str, NDArray[Any]]] = []
+    for t in range(scenario.episode_slots):
+        state = env.state
+        assert state is not None
+        action = policy.act(env.network, state, rng)
+        if record_tasks:  # the pure cost function: what env.step computes for this slot
+            server, power_w, _ = env.decode(action)
+            outcome = env.network.cost(state, server, power_w)
+            records.append(_task_records(state, outcome, t, scenario.n_uavs))
         _, rewards, _, _, info = env.step(action)
         info = info.get("final_info", info)
         for key in _SUMS:
@@ -83,6 +95,8 @@ def evaluate(policy: HeuristicPolicy, scenario: Scenario, episodes: int, seed: i
         reward_sum += float(np.sum(rewards))
         slots += episodes
     n_active, n_exec = max(totals["n_active"], 1.0), max(totals["n_executed"], 1.0)
+    extra = ({"task_records": {k: np.concatenate([r[k] for r in records]) for k in records[0]}}
+             if record_tasks else {})
     return {
         "latency_s": latency_sum / n_exec,
         "energy_j_per_slot": totals["energy_j"] / slots,
@@ -99,4 +113,16 @@ def evaluate(policy: HeuristicPolicy, scenario: Scenario, episodes: int, seed: i
         "slots": slots,
         "episodes": episodes,
         "seed": seed,
+        **extra,
     }
+
+
+def _task_records(state: SlotState, outcome: Outcome, slot: int, m: int) -> dict[str, NDArray[
+        Any]]:
+    """The active tasks of one slot (episode = environment index) as flat arrays."""
+    active = state.tasks.active
+    episode, iotd = np.nonzero(active)
+    return {"episode": episode, "slot": np.full(episode.size, slot), "iotd": iotd,
+            "server": outcome.server[active], "status": outcome.status[active],
+            "uav": outcome.server[active] < m, "deadline_s": state.tasks.deadline_s[active],
+            "latency_s": np.where(outcome.executed, outcome.latency_s, np.nan)[active]}
