@@ -35,7 +35,6 @@ altitude; satellite: the slant range at 40 deg elevation). Values are clipped to
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -183,7 +182,7 @@ class ActionDecoder:
         if (server.dtype.kind == "f" and not np.all(server == np.round(server))) or \
                 server.min() < 0 or server.max() >= sc.n_servers:
             raise ValueError(f"action['offload'] must hold integers in [0, {sc.n_servers - 1}]; "
-                             f"got {server.ravel()[:8]}")
+                             f"got {server.ravel()[:8].tolist()}")
         power = _checked(action, "power", (batch, sc.n_iotds)).astype(np.float64)
         lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
         power = lo + (power.clip(-1.0, 1.0) + 1.0) / 2.0 * (hi - lo)
@@ -193,14 +192,16 @@ class ActionDecoder:
 
 
 def _checked(action: Mapping[str, Any], key: str, shape: tuple[int, ...]) -> NDArray[Any]:
-    """``action[key]`` as an array of ``shape``; a wrong size, non-numbers or NaN/inf raise."""
+    """``action[key]`` as an array of ``shape`` (a batch of one may omit the batch axis); another
+    shape (even of the same size, e.g. transposed), non-numbers or NaN/inf raise."""
     arr = np.asarray(action[key])
-    if arr.size != math.prod(shape):
+    if arr.shape != shape and not (shape[0] == 1 and arr.shape == shape[1:]):
         raise ValueError(f"action[{key!r}] has shape {arr.shape}; expected "
                          f"{shape[1:] if shape[0] == 1 else shape}")
     arr = arr.reshape(shape)
     if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and not np.isfinite(arr).all()):
-        raise ValueError(f"action[{key!r}] must be finite numbers; got {arr.ravel()[:8]}")
+        raise ValueError(f"action[{key!r}] must be finite numbers; got "
+                         f"{arr.ravel()[:8].tolist()}")
     return arr
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
@@ -389,7 +390,8 @@ def _from_dict(cls: type[_S], data: Mapping[str, Any], prefix: str) -> _S:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in names:
-            raise ScenarioError(f"unknown key {prefix}{key!s}; allowed keys: {sorted(names)}")
+            raise ScenarioError(f"unknown key {_key_text(f'{prefix}{key!s}')}; allowed keys: "
+                                f"{sorted(names)}")
         kwargs[key] = _coerce(hints[key], value, f"{prefix}{key}")
     return cls(**kwargs)
 
@@ -423,17 +425,25 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     raise ScenarioError(f"{path}: unsupported type {hint!r}")  # pragma: no cover
 
 
+def _key_text(key: str) -> str:
+    """A key as error messages show it: as is, or quoted if it holds a line break or the like
+    (messages stay on one line)."""
+    return key if key.isprintable() else repr(key)
+
+
 def _set_dotted(data: dict[str, Any], key: str, value: Any, cls: type) -> None:
+    if not isinstance(key, str):
+        raise ScenarioError(f"key {key!r} must be a string such as 'uav.altitude_m'")
     parts = key.split(".")
     node: dict[str, Any] = data
     for i, part in enumerate(parts[:-1]):
         child = node.get(part)
         if not isinstance(child, dict):
-            raise ScenarioError(f"unknown key {'.'.join(parts[:i + 1])}; allowed keys: "
+            raise ScenarioError(f"unknown key {_key_text('.'.join(parts[:i + 1]))}; allowed keys: "
                                 f"{sorted(k for k in node)}")
         node = child
     if parts[-1] not in node:
-        raise ScenarioError(f"unknown key {key}; allowed keys: "
+        raise ScenarioError(f"unknown key {_key_text(key)}; allowed keys: "
                             f"{sorted('.'.join([*parts[:-1], k]) for k in node)}")
     node[parts[-1]] = value
 
@@ -451,6 +461,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, raw = key.strip(), raw.strip()
     if not key:
         raise ScenarioError(f"override {text!r} has an empty key")
+    if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", key, flags=re.ASCII):
+        raise ScenarioError(f"override {text!r} has an invalid key {key!r}; keys are dotted "
+                            "names such as uav.altitude_m")
     try:
         value: Any = json.loads(raw)
     except json.JSONDecodeError:

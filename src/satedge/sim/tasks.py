@@ -89,7 +89,8 @@ def poisson_cdf_table(rate: FloatArray, max_requests: int) -> FloatArray:
     """
     i = np.arange(max_requests, dtype=np.float64)
     lam = np.asarray(rate, dtype=np.float64)[..., None]
-    with np.errstate(divide="ignore"):
+    # rate 0: log 0 = -inf and 0 * -inf = nan; the next line replaces that row exactly
+    with np.errstate(divide="ignore", invalid="ignore"):
         log_pmf = -lam + i * np.log(lam) - gammaln(i + 1.0)
     log_pmf = np.where(lam == 0.0, np.where(i == 0, 0.0, -np.inf), log_pmf)
     return np.asarray(np.cumsum(np.exp(log_pmf), axis=-1))

@@ -10,11 +10,15 @@ Python scalars. ``meta`` is JSON-able run identity (algorithm, scenario hash, ve
 with :func:`check_compatible` before anything is restored.
 
 Reading uses ``torch.load(weights_only=True)`` only: a file that needs any other class (e.g. a
-crafted pickle whose ``__reduce__`` calls ``os.system``) is refused before any of it runs.
+crafted pickle whose ``__reduce__`` calls ``os.system``) is refused before any of it runs. The
+file also holds a SHA-256 ``digest`` of ``meta`` and ``state`` (tensor bytes included): torch
+does not check its zip records' CRCs, so without it a checkpoint with damaged tensor bytes would
+load as valid weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -82,6 +86,31 @@ def _decode(obj: Any) -> Any:
     return obj
 
 
+def _digest(meta: Any, state: Any) -> str:
+    """SHA-256 of an encoded payload's structure, scalars and tensor bytes."""
+    h = hashlib.sha256()
+
+    def feed(obj: Any) -> None:
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous().reshape(-1)
+            h.update(f"T{t.dtype}{tuple(obj.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().data)  # the raw bytes, not copied
+        elif isinstance(obj, dict):
+            h.update(f"D{len(obj)}".encode())
+            for key, value in obj.items():
+                h.update(repr(key).encode())
+                feed(value)
+        elif isinstance(obj, (list, tuple)):
+            h.update(f"{type(obj).__name__}{len(obj)}".encode())
+            for value in obj:
+                feed(value)
+        else:
+            h.update(f"{type(obj).__name__}:{obj!r};".encode())
+
+    feed({"meta": meta, "state": state})
+    return h.hexdigest()
+
+
 def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], *,
                     meta: Mapping[str, Any] | None = None) -> Path:
     """Write ``state`` (and ``meta``) to ``path`` atomically.
@@ -99,8 +128,9 @@ def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], *,
         json.dumps(meta)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"meta must be JSON-serialisable: {err}") from err
-    payload = {"format_version": FORMAT_VERSION, "meta": meta,
-               "state": _encode(state, "state")}
+    encoded = _encode(state, "state")
+    payload = {"format_version": FORMAT_VERSION, "meta": meta, "state": encoded,
+               "digest": _digest(meta, encoded)}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -155,7 +185,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
                 f"(possibly malicious; nothing was executed). "
                 f"{(detail or text.splitlines())[0].strip()}") from err
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {err}") from err
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as err:
+    except Exception as err:  # any failure to parse the file (IndexError, MemoryError, ...)
+        # means it is damaged and cannot be trusted
         size = path.stat().st_size
         reason = str(err).splitlines()[0] if str(err) else f"{type(err).__name__}, {size} bytes"
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {reason}") from err
@@ -166,6 +197,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{path} has format_version {version!r}; this satedge reads "
                               f"up to {FORMAT_VERSION}")
+    # files written before the digest existed have none; a digest that differs is damage
+    if "digest" in payload and payload["digest"] != _digest(payload["meta"], payload["state"]):
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: its content does not "
+                              "match its SHA-256 digest")
     return {"format_version": version, "meta": payload["meta"],
             "state": _decode(payload["state"])}
 

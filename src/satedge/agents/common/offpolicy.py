@@ -47,6 +47,13 @@ class OffPolicyConfig:
     eval_episodes: int = 8
 
     def __post_init__(self) -> None:
+        for name in ("n_envs", "batch_size", "buffer_size", "eval_every_episodes",
+                     "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        if self.learning_starts < 0 or not self.updates_per_transition >= 0:
+            raise ValueError(f"learning_starts={self.learning_starts} and updates_per_transition="
+                             f"{self.updates_per_transition} must be >= 0")
         if self.episodes < self.n_envs or self.episodes % self.n_envs:
             raise ValueError(
                 f"episodes={self.episodes} must be a positive multiple of n_envs={self.n_envs}"
