@@ -3,10 +3,17 @@
 Commands:
     satedge scenario show [--preset NAME] [--set key=value ...] [--json]
     satedge scenario list
-    satedge evaluate --policy random|random-unmasked|greedy|DIR [--episodes N] [--seed S]
-                     [--preset NAME] [--set key=value ...] [--json]
-    satedge train --algo adsac|adsac-nompo|adsac-paper --seed S --episodes N --out DIR
+    satedge evaluate --policy random|random-unmasked|greedy|optimizer|optimizer-unmasked|DIR
+                     [--episodes N] [--seed S] [--preset NAME] [--set key=value ...] [--json]
+    satedge train --algo NAME (satedge train --help lists them) --seed S --episodes N --out DIR
                   [--preset NAME] [--set key=value ...] [--agent-set key=value ...]
+    satedge profile --model SHAPE|DIR --out FILE.csv [...]   (see satedge.profiling.commands)
+    satedge zoo fit ENTRY [ENTRY ...] --hardware NAME [--out FILE.csv] [...]
+    satedge reproduce [--preset quick|standard|paper] [--figures 3,7] [--backend local|ray]
+                      [--address ADDR] [--workers N] --out DIR
+    satedge plot DIR
+    satedge render [--policy random|greedy|DIR] [--preset NAME] [--set key=value ...]
+                   [--seed S] [--slots N] [--fps F] --out FILE.gif
 
 A bad key or value is reported in one line naming it and the allowed range, with exit code 2.
 """
@@ -18,7 +25,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from satedge.sim.scenario import PRESETS, ScenarioError, parameter_table, resolve
 
@@ -34,6 +41,23 @@ def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
                              "uav.altitude_m=120 (repeatable; see `satedge scenario show`)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad argument in one line with exit code 2, like every other satedge error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be a non-negative integer")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -45,7 +69,7 @@ def _positive_int(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="satedge", description="Accuracy-aware MLLM offloading in UAV-assisted LEO-satellite "
         "edge computing: simulator, Gymnasium environment and policies.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -59,20 +83,25 @@ def _parser() -> argparse.ArgumentParser:
     scen_sub.add_parser("list", help="list the named presets")
 
     ev = sub.add_parser("evaluate", help="evaluate a policy and print its metrics")
-    ev.add_argument("--policy", required=True, metavar="random|random-unmasked|greedy|DIR",
-                    help="a built-in policy, or a training run directory (its latest "
+    ev.add_argument("--policy", required=True,
+                    metavar="random|random-unmasked|greedy|optimizer|optimizer-unmasked|DIR",
+                    help="a built-in policy (optimizer: the per-slot optimiser, see "
+                         "docs/baselines.md), or a training run directory (its latest "
                          "checkpoint, acting deterministically, on the scenario it trained on "
                          "unless --preset/--set are given)")
     ev.add_argument("--episodes", type=_positive_int, default=10,
                     help="episodes, run as one batch (default: %(default)s)")
-    ev.add_argument("--seed", type=int, default=0, help="evaluation seed (default: %(default)s)")
+    ev.add_argument("--seed", type=_seed, default=0, help="evaluation seed (default: %(default)s)")
     _add_scenario_args(ev)
     ev.add_argument("--json", action="store_true", help="print JSON only")
 
     tr = sub.add_parser("train", help="train a learning agent (resumable: run the same command "
                                       "again to continue an interrupted run)")
-    tr.add_argument("--algo", required=True, help="algorithm: adsac, adsac-nompo, adsac-paper")
-    tr.add_argument("--seed", type=int, required=True, help="run seed (all streams derive from it)")
+    from satedge.agents.registry import ALGORITHMS  # torch-free
+
+    tr.add_argument("--algo", required=True, help=f"algorithm: {', '.join(ALGORITHMS)}")
+    tr.add_argument("--seed", type=_seed, required=True,
+                    help="run seed (all streams derive from it)")
     tr.add_argument("--episodes", type=_positive_int, required=True,
                     help="training episodes in total (a multiple of n_envs, default 4)")
     tr.add_argument("--out", required=True, help="run directory (created, or resumed)")
@@ -82,7 +111,51 @@ def _parser() -> argparse.ArgumentParser:
                     help="override an agent or loop setting, e.g. --agent-set critic_lr=1e-4 "
                          "--agent-set n_envs=8 (see docs/agents.md)")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    from satedge.profiling.commands import add_parsers  # torch-free; needs torch only to run
+
+    add_parsers(sub)
+    _add_reproduce_parsers(sub)
     return parser
+
+
+def _figure_list(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"{text!r} names no figure; e.g. --figures 3,7")
+    return items
+
+
+def _add_reproduce_parsers(sub: Any) -> None:
+    """``reproduce``, ``plot`` and ``render`` (docs/experiments.md)."""
+    rep = sub.add_parser("reproduce", help="run what is missing of the paper's figures, then "
+                                           "draw them and write DIR/REPORT.md")
+    rep.add_argument("--preset", default="quick", choices=("quick", "standard", "paper"),
+                     help="experiment budget (default: %(default)s)")
+    rep.add_argument("--figures", type=_figure_list, default=None, metavar="3,7",
+                     help="comma-separated figure ids or spec files (default: all of 3-8)")
+    rep.add_argument("--backend", default="local", choices=("local", "ray"),
+                     help="executor (default: %(default)s)")
+    rep.add_argument("--address", default=None,
+                     help="Ray only: cluster address (auto or HOST:PORT); default: a private "
+                          "local cluster")
+    rep.add_argument("--workers", type=_positive_int, default=None,
+                     help="parallel runs (default: the CPUs available)")
+    rep.add_argument("--out", required=True, help="sweep directory (created, or resumed)")
+    rep.add_argument("--no-progress", action="store_true", help="no line per finished run")
+    plot = sub.add_parser("plot", help="redraw the figures and REPORT.md of a sweep directory "
+                                       "from its saved results (no training)")
+    plot.add_argument("dir", help="sweep directory written by `satedge reproduce`")
+    ren = sub.add_parser("render", help="animate one episode as a GIF")
+    ren.add_argument("--policy", default="greedy", metavar="random|greedy|...|DIR",
+                     help="a built-in policy or a training run directory (default: "
+                          "%(default)s)")
+    _add_scenario_args(ren)
+    ren.add_argument("--seed", type=_seed, default=0, help="episode seed (default: %(default)s)")
+    ren.add_argument("--slots", type=_positive_int, default=40,
+                     help="slots to animate, one frame each (default: %(default)s)")
+    ren.add_argument("--fps", type=_positive_int, default=4,
+                     help="frames per second (default: %(default)s)")
+    ren.add_argument("--out", required=True, help="output file, FILE.gif")
 
 
 def _scenario_show(args: argparse.Namespace) -> int:
@@ -154,6 +227,46 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from satedge.experiments.report import write_report
+    from satedge.experiments.runner import SweepError, run_sweep
+    from satedge.experiments.spec import FIGURES
+
+    figures = list(FIGURES) if args.figures is None else args.figures
+    failed = None
+    try:
+        run_sweep(figures, args.preset, args.out, backend=args.backend, address=args.address,
+                  workers=args.workers, progress=not args.no_progress)
+    except SweepError as err:  # report what finished, then fail
+        failed = str(err)
+    report = write_report(args.out)
+    if failed is not None:
+        raise ValueError(f"{failed}; partial report: {report}")
+    print(f"report: {report}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from satedge.experiments.report import write_report
+
+    report = write_report(args.dir)
+    print(f"report: {report}")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from satedge.envs.animate import load_policy, record_episode, write_gif
+    from satedge.sim.network import EdgeNetwork
+
+    default = args.preset == "default" and not args.overrides
+    policy, scenario = load_policy(args.policy, resolve(args.preset, args.overrides), default)
+    trace = record_episode(policy, scenario, args.seed, args.slots)
+    out = write_gif(EdgeNetwork(scenario), trace, args.out, fps=args.fps,
+                    title=f"{Path(args.policy).name}, seed {args.seed}")
+    print(f"{out}: {trace.n_slots} frames")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``satedge`` command; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -166,6 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _scenario_show(args)
         if args.command == "train":
             return _train(args)
+        if args.command in ("reproduce", "plot", "render"):
+            return {"reproduce": _reproduce, "plot": _plot, "render": _render}[args.command](args)
+        if args.command in ("profile", "zoo"):
+            from satedge.profiling.commands import run_command
+
+            return run_command(args)
         return _evaluate(args)
     except (ScenarioError, ValueError, OSError) as exc:  # CheckpointError is a ValueError
         print(f"satedge: error: {exc}", file=sys.stderr)

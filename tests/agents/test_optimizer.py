@@ -187,7 +187,8 @@ def test_evaluate_cli_runs_the_optimizer(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_rejecting_is_used_only_when_allowed() -> None:
-    sc = resolve("default")
+    # a low penalty (the first default, 5) makes refusing a task pay in busy slots
+    sc = resolve("default", ["cost.infeasible_penalty=5"])
     net, st = _mid_episode_states(sc, 8, 2)
     masked = OptimizerPolicy(OptimizerConfig(max_joint=1, restarts=0)).solve(
         net, st, np.random.default_rng(0))

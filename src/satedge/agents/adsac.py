@@ -24,6 +24,15 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   (reward plus both entropy bonuses), so a second pair would estimate the same function.
 - The MPO step's previous policy is a Polyak-averaged copy of the actors (tau_actor), not a
   periodically copied one; the KLs achieved against it are logged every update.
+- Per-task critic targets (modern form, ``reward_decomposition``): the reward is a sum of
+  per-task shares (``info["reward_per_task"]``), so head k regresses its own share plus the
+  discounted share of the next state's soft value, ``y_k = r_k + gamma V_k(s')``; summed over k
+  this is the usual target, with far less variance per head.
+- Per-IoTD networks shared across IoTDs (``iotd_block > 0``, set by ``satedge train``): the
+  discrete actor and the critics apply one MLP to every IoTD's block of the observation (plus
+  the global part and the mean of all blocks), since IoTDs are exchangeable in the model; the
+  critic's load summary counts IoTDs, requests and output length per server.
+- The MPO E-step scores its samples with one critic (as MPO does), not the twins' minimum.
 - Unavailable actions (Algorithm 1 line 6) are added by the training loop: for each transition,
   a copy with one IoTD's server replaced by a masked one, its reward from the simulator's pure
   cost function (the next state does not depend on server choices, so the copy is exact).
@@ -113,6 +122,11 @@ class AdSacConfig:
             raise ValueError(f"iotd_block={self.iotd_block} must be >= 0 (0 = flat networks)")
         if not 0 <= self.gamma < 1:
             raise ValueError(f"gamma={self.gamma} must be in [0, 1)")
+        for name in ("tau", "tau_actor"):  # Polyak weights: above 1 the targets diverge
+            if not getattr(self, name) <= 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be in (0, 1]")
+        if self.mpo_samples < 1:
+            raise ValueError(f"mpo_samples={self.mpo_samples} must be at least 1")
 
 
 class DecomposedCritic(nn.Module):
@@ -343,7 +357,7 @@ class AdSac:
         self.opt_critic.step()
         return {
             "loss/critic": float(loss.detach()),
-            "train/q_mean": float(q[0].detach().sum(-1).mean() if per_task else q[0].mean()),
+            "train/q_mean": float((q[0].sum(-1) if per_task else q[0]).detach().mean()),
         }
 
     def _update_actors(self, b: ReplayBatch) -> dict[str, float]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import numbers
+import types
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from satedge.agents.common.protocol import Agent
 
-__all__ = ["ALGORITHMS", "AlgorithmSpec", "algorithm_spec", "build_agent"]
+__all__ = ["ALGORITHMS", "AlgorithmSpec", "algorithm_spec", "build_agent",
+           "check_setting_types"]
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,49 @@ def _adsac_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int)
     return AdSac(obs_dim, k, s, cont, cfg, seed)
 
 
+def _d3qn_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
+    from satedge.agents.d3qn import D3qn
+
+    return D3qn(obs_dim, k, s, cont, cfg, seed)
+
+
+def _ddpg_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
+    from satedge.agents.ddpg import Ddpg
+
+    return Ddpg(obs_dim, k, s, cont, cfg, seed)
+
+
+def _adsac_d_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
+    from satedge.agents.adsac_variants import AdSacD
+
+    return AdSacD(obs_dim, k, s, cont, cfg, seed)
+
+
+def _adsac_c_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
+    from satedge.agents.adsac_variants import AdSacC
+
+    return AdSacC(obs_dim, k, s, cont, cfg, seed)
+
+
+def _ppo_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
+    from satedge.agents.ppo import Ppo
+
+    return Ppo(obs_dim, k, s, cont, cfg, seed)
+
+
+def _hybrid_ppo_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
+    from satedge.agents.hybrid_ppo import HybridPpo
+
+    return HybridPpo(obs_dim, k, s, cont, cfg, seed)
+
+
 def _specs() -> dict[str, AlgorithmSpec]:
     from satedge.agents.adsac import AdSacConfig
+    from satedge.agents.adsac_variants import AdSacCConfig, AdSacDConfig
+    from satedge.agents.d3qn import D3qnConfig
+    from satedge.agents.ddpg import DdpgConfig
+    from satedge.agents.hybrid_ppo import HybridPpoConfig
+    from satedge.agents.ppo import PpoConfig
 
     return {
         "adsac": AlgorithmSpec(
@@ -58,10 +102,59 @@ def _specs() -> dict[str, AlgorithmSpec]:
             _adsac_builder,
             summary="AD-SAC in the paper's four-network form",
         ),
+        "adsac-d": AlgorithmSpec(
+            "adsac-d",
+            AdSacDConfig,
+            {},
+            _adsac_d_builder,
+            summary="ablation: one discrete SAC agent, power and UAV moves discretised",
+        ),
+        "adsac-c": AlgorithmSpec(
+            "adsac-c",
+            AdSacCConfig,
+            {},
+            _adsac_c_builder,
+            summary="ablation: one continuous SAC agent, server choice as scores (argmax)",
+            # a masked server is never the argmax over feasible ones: no consistent sample
+            loop_preset={"unavailable_samples": False},
+        ),
+        "d3qn": AlgorithmSpec(
+            "d3qn",
+            D3qnConfig,
+            {},
+            _d3qn_builder,
+            summary="baseline: branching dueling double DQN on the discretised action",
+            loop_preset={"unavailable_samples": False, "updates_per_transition": 0.25},
+        ),
+        "ddpg": AlgorithmSpec(
+            "ddpg",
+            DdpgConfig,
+            {},
+            _ddpg_builder,
+            summary="baseline: DDPG, server choice relaxed to scores (argmax over feasible)",
+            loop_preset={"unavailable_samples": False, "updates_per_transition": 0.25},
+        ),
+        "ppo": AlgorithmSpec(
+            "ppo",
+            PpoConfig,
+            {},
+            _ppo_builder,
+            loop="on_policy",
+            summary="baseline: PPO on the discretised action (server, power level, UAV move)",
+        ),
+        "hybrid-ppo": AlgorithmSpec(
+            "hybrid-ppo",
+            HybridPpoConfig,
+            {},
+            _hybrid_ppo_builder,
+            loop="on_policy",
+            summary="baseline: parameterised PPO, categorical + Gaussian heads (Fan et al. 2019)",
+        ),
     }
 
 
-ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper")
+ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-d", "adsac-c", "d3qn", "ddpg",
+              "ppo", "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:
@@ -88,5 +181,46 @@ def build_agent(
     unknown = sorted(set(merged) - fields)
     if unknown:
         raise ValueError(f"unknown {name} setting {unknown[0]!r}; allowed: {sorted(fields)}")
+    check_setting_types(spec.config_cls, merged, name)
     cfg = spec.config_cls(**merged)
     return spec.builder(obs_dim, k, s, cont, cfg, seed), asdict(cfg)
+
+
+def _type_ok(hint: Any, value: Any) -> bool:
+    """Whether a JSON-like ``value`` fits the annotation ``hint`` (int for float, list for
+    tuple)."""
+    if get_origin(hint) in (Union, types.UnionType):
+        return any(_type_ok(h, value) for h in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if get_origin(hint) is tuple:
+        return isinstance(value, (list, tuple)) and all(_type_ok(get_args(hint)[0], v)
+                                                        for v in value)
+    if hint is bool or isinstance(value, bool):
+        return hint is bool and isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, numbers.Integral)
+    if hint is float:
+        return isinstance(value, numbers.Real)
+    return not isinstance(hint, type) or isinstance(value, hint)
+
+
+def check_setting_types(cls: type, values: Mapping[str, Any], what: str) -> None:
+    """Require every ``values[key]`` to have the type of field ``key`` of dataclass ``cls``, so
+    that a setting of the wrong type (``critic_lr="fast"``) is a ``ValueError`` naming it instead
+    of a ``TypeError`` deep in a range check. Keys that are not fields are left to the caller."""
+    hints = get_type_hints(cls)
+    for key, value in values.items():
+        if key in hints and not _type_ok(hints[key], value):
+            raise ValueError(f"{what} setting {key}={value!r} has the wrong type; expected "
+                             f"{_type_name(hints[key])}")
+
+
+def _type_name(hint: Any) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             type(None): "null"}
+    if get_origin(hint) in (Union, types.UnionType):
+        return " or ".join(_type_name(h) for h in get_args(hint))
+    if get_origin(hint) is tuple:
+        return f"a list of {_type_name(get_args(hint)[0]).split(' ', 1)[-1]}s"
+    return names.get(hint, getattr(hint, "__name__", str(hint)))

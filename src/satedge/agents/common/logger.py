@@ -54,10 +54,15 @@ METRIC_NAMES: dict[str, str] = {
     "mpo/lagrange_continuous": "M-step Lagrange multiplier of the continuous KL bound",
     # PPO family
     "ppo/clip_fraction": "fraction of samples whose ratio was clipped",
+    "ppo/clip_fraction_continuous": "Hybrid-PPO: fraction whose continuous ratio was clipped "
+                                    "(ppo/clip_fraction is then the discrete ratio's)",
     "ppo/approx_kl": "approximate KL(old || new), (r - 1) - log r estimator",
     "ppo/entropy": "policy entropy (nats)",
     "loss/value": "value-function loss",
     "loss/policy": "clipped surrogate (or deterministic actor) policy loss",
+    # value-based baselines (D3QN, DDPG)
+    "explore/epsilon": "epsilon-greedy exploration probability per action branch (D3QN)",
+    "train/grad_norm": "L2 norm of the gradient before clipping (D3QN: Q network; DDPG: actor)",
     # throughput
     "perf/steps_per_s": "environment steps per wall-clock second",
 }
@@ -134,6 +139,9 @@ class MetricLogger:
                                    for k, v in values.items()}}
         self._file.write(json.dumps(record, allow_nan=False) + "\n")
         self._file.flush()
+        # durable before the loop's next checkpoint: after a machine crash the metrics are
+        # never behind the checkpoint (which would leave a gap on resume)
+        os.fsync(self._file.fileno())
         self.last_step = step
         if self._writer is not None:
             for name, value in values.items():
