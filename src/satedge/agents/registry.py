@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import numbers
 import types
 from collections.abc import Callable, Mapping
@@ -30,46 +31,23 @@ class AlgorithmSpec:
     e.g. ``{"unavailable_samples": False}`` for a baseline; user overrides win."""
 
 
-def _adsac_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
-    from satedge.agents.adsac import AdSac
+def _lazy(module: str, cls: str) -> Callable[[int, int, int, int, Any, int], Agent]:
+    """A builder that imports ``satedge.agents.<module>`` (and so torch) only when called."""
 
-    return AdSac(obs_dim, k, s, cont, cfg, seed)
+    def build(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
+        agent_cls = getattr(importlib.import_module(f"satedge.agents.{module}"), cls)
+        return agent_cls(obs_dim, k, s, cont, cfg, seed)
 
-
-def _d3qn_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
-    from satedge.agents.d3qn import D3qn
-
-    return D3qn(obs_dim, k, s, cont, cfg, seed)
+    return build
 
 
-def _ddpg_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
-    from satedge.agents.ddpg import Ddpg
-
-    return Ddpg(obs_dim, k, s, cont, cfg, seed)
-
-
-def _adsac_d_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
-    from satedge.agents.adsac_variants import AdSacD
-
-    return AdSacD(obs_dim, k, s, cont, cfg, seed)
-
-
-def _adsac_c_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
-    from satedge.agents.adsac_variants import AdSacC
-
-    return AdSacC(obs_dim, k, s, cont, cfg, seed)
-
-
-def _ppo_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
-    from satedge.agents.ppo import Ppo
-
-    return Ppo(obs_dim, k, s, cont, cfg, seed)
-
-
-def _hybrid_ppo_builder(obs_dim: int, k: int, s: int, cont: int, cfg: Any, seed: int) -> Agent:
-    from satedge.agents.hybrid_ppo import HybridPpo
-
-    return HybridPpo(obs_dim, k, s, cont, cfg, seed)
+_adsac_builder = _lazy("adsac", "AdSac")
+_adsac_d_builder = _lazy("adsac_variants", "AdSacD")
+_adsac_c_builder = _lazy("adsac_variants", "AdSacC")
+_d3qn_builder = _lazy("d3qn", "D3qn")
+_ddpg_builder = _lazy("ddpg", "Ddpg")
+_ppo_builder = _lazy("ppo", "Ppo")
+_hybrid_ppo_builder = _lazy("hybrid_ppo", "HybridPpo")
 
 
 def _specs() -> dict[str, AlgorithmSpec]:
