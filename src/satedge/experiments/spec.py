@@ -108,13 +108,18 @@ def _mapping(value: Any, origin: str, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise SpecError(f"{origin}: {where or 'the file'} must be a mapping, got "
                         f"{type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise SpecError(f"{origin}: {where or 'the file'} has a key {key!r} that is not a "
+                            "string")
     return value
 
 
 def _check_keys(data: Mapping[str, Any], allowed: set[str], origin: str, where: str) -> None:
     for key in data:
         if key not in allowed:
-            raise SpecError(f"{origin}: unknown key {where}{key!s}; allowed keys: "
+            shown = key if isinstance(key, str) and key.isprintable() else repr(key)
+            raise SpecError(f"{origin}: unknown key {where}{shown}; allowed keys: "
                             f"{sorted(allowed)}")
 
 
@@ -160,7 +165,7 @@ def parse_spec(data: Any, origin: str, preset_defaults: Mapping[str, Any]) -> Fi
     if isinstance(figure, bool) or not isinstance(figure, (int, str)) or str(figure) == "":
         raise SpecError(f"{origin}: figure={figure!r} must be a figure number or a name")
     scenario_preset = data.get("scenario_preset", "default")
-    if scenario_preset not in SCENARIO_PRESETS:
+    if not isinstance(scenario_preset, str) or scenario_preset not in SCENARIO_PRESETS:
         raise SpecError(f"{origin}: scenario_preset={scenario_preset!r} is unknown; choose one "
                         f"of {sorted(SCENARIO_PRESETS)}")
     x_name, x_target, x_keys = _parse_axis(data.get("x"), origin)
@@ -212,7 +217,7 @@ def _parse_methods(methods: Any, origin: str, x_target: str
                                                           f"{where}.overrides"))
         else:
             name, over = entry, {}
-        if name not in kinds:
+        if not isinstance(name, str) or name not in kinds:
             raise SpecError(f"{origin}: {where}={name!r} is not a registered algorithm or "
                             f"built-in policy; allowed: {sorted(kinds)}")
         if kinds[name] == "policy" and (over or x_target == "agent"):
@@ -273,7 +278,7 @@ def _parse_budget(defaults: Any, own: Any, origin: str, where: str,
 def _check_runs(spec: FigureSpec, preset: str) -> None:
     """Build every scenario and training config of ``preset`` once, so that a bad value fails at
     load with the field named, not hours into a sweep."""
-    from satedge.agents.registry import algorithm_spec
+    from satedge.agents.registry import algorithm_spec, check_setting_types
 
     seen: set[str] = set()
     for run in spec.expand(preset):
@@ -298,6 +303,8 @@ def _check_runs(spec: FigureSpec, preset: str) -> None:
             raise SpecError(f"{where}: {label}: unknown setting {unknown[0]!r}; allowed: "
                             f"{sorted(loop_keys | agent_fields)}")
         try:
+            check_setting_types(loop_cls, merged, label)
+            check_setting_types(algo.config_cls, merged, label)
             loop_cls(episodes=run.episodes, **{k: v for k, v in merged.items() if k in loop_keys})
             algo.config_cls(**{**algo.preset, **{k: v for k, v in merged.items()
                                                  if k in agent_fields}})
