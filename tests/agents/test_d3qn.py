@@ -4,7 +4,6 @@ checkpoint round trip, determinism and a resumable CLI run."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,7 @@ import torch
 
 from satedge.agents.common.buffers import ReplayBatch
 from satedge.agents.d3qn import D3qn, D3qnConfig, double_dqn_target, dueling_q
-from satedge.cli import main
-from satedge.experiments.train import load_trained_agent
+from tests.agents.cli_resume import check_cli_determinism_and_resume
 
 torch.set_num_threads(1)
 
@@ -162,32 +160,6 @@ def test_config_errors_name_the_value() -> None:
         D3qnConfig(tau=0.0)
 
 
-def _cli(out: Path, seed: int, episodes: int) -> list[str]:
-    args = ["train", "--algo", "d3qn", "--preset", "small", "--set", "episode_slots=10",
-            "--seed", str(seed), "--episodes", str(episodes), "--out", str(out), "--no-progress"]
-    for key, value in FAST.items():
-        args += ["--agent-set", f"{key}={json.dumps(value)}"]
-    return args
-
-
-def _params(path: Path) -> dict[str, torch.Tensor]:
-    agent, _ = load_trained_agent(path)
-    state = agent.state_dict()
-    return {f"{n}.{k}": v for n in ("q", "q_target") for k, v in state[n].items()}
-
-
 def test_cli_training_is_deterministic_and_resumes_exactly(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(_cli(tmp_path / "whole", 0, 12)) == 0
-    assert main(_cli(tmp_path / "parts", 0, 4)) == 0
-    assert main(_cli(tmp_path / "parts", 0, 12)) == 0  # resumes from the checkpoint
-    assert main(_cli(tmp_path / "other", 1, 12)) == 0
-    whole, parts, other = (_params(tmp_path / n) for n in ("whole", "parts", "other"))
-    for key in whole:
-        torch.testing.assert_close(whole[key], parts[key], rtol=0, atol=0)
-    assert any(not torch.equal(whole[k], other[k]) for k in whole)
-    capsys.readouterr()
-    assert main(["evaluate", "--policy", str(tmp_path / "parts"), "--episodes", "2",
-                 "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["cost_per_slot"] > 0 and result["infeasible_rate"] == 0.0
+    check_cli_determinism_and_resume("d3qn", FAST, ("q", "q_target"), tmp_path, capsys)
