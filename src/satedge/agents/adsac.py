@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -65,13 +65,21 @@ from satedge.agents.common.sac_losses import (
     continuous_temperature_loss,
     discrete_temperature_loss,
 )
+from satedge.agents.common.seedbatch import (
+    SeedGenerators,
+    seed_axis,
+    stack_modules,
+    stack_state,
+    unstack_state,
+)
 from satedge.envs.encoding import IOTD_FEATURE
 
 __all__ = ["AdSac", "AdSacConfig"]
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
-_STATEFUL = ("actor_d", "actor_c", "old_d", "old_c", "critics", "critic_targets", "values",
-             "value_targets", "opt_actor", "opt_critic", "opt_alpha", "opt_dual")
+_MODULES = ("actor_d", "actor_c", "old_d", "old_c", "critics", "critic_targets", "values",
+            "value_targets")
+_STATEFUL = (*_MODULES, "opt_actor", "opt_critic", "opt_alpha", "opt_dual")
 """Attributes whose ``state_dict`` a checkpoint holds (plus the raw dual tensors and the RNG)."""
 
 
@@ -224,8 +232,10 @@ class AdSac:
         seed: int,
     ) -> None:
         self.cfg, self.k, self.s, self.a = config, n_iotds, n_servers, cont_dim
+        self.obs_dim = obs_dim
+        self.n_seeds = 1  # > 1: a seed-batched agent (seed_batched)
         torch.manual_seed(seed)
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen: torch.Generator | SeedGenerators = torch.Generator().manual_seed(seed)
         h = config.hidden
         blk = config.iotd_block
         self.actor_d: nn.Module = (
@@ -253,6 +263,11 @@ class AdSac:
         self.log_alpha = torch.tensor([log_alpha, log_alpha], requires_grad=True)  # d, c
         self.eta_raw = torch.tensor(0.5, requires_grad=True)
         self.lagrange_raw = torch.zeros(2, requires_grad=True)
+        self._make_optimizers()
+        self.target_entropy_c = -float(cont_dim)
+
+    def _make_optimizers(self) -> None:
+        config = self.cfg
         self.opt_actor = torch.optim.Adam(
             [*self.actor_d.parameters(), *self.actor_c.parameters()], lr=config.actor_lr
         )
@@ -261,7 +276,63 @@ class AdSac:
         )
         self.opt_alpha = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
         self.opt_dual = torch.optim.Adam([self.eta_raw, self.lagrange_raw], lr=1e-2)
-        self.target_entropy_c = -float(cont_dim)
+
+    # -- seed batching --------------------------------------------------------------------
+    @classmethod
+    def seed_batched(cls, agents: list[AdSac]) -> AdSac:
+        """One agent training the S given agents (same configuration, any state) as stacked
+        networks on S blocks of rows (:mod:`satedge.agents.common.seedbatch`).
+
+        Its batches hold the S seeds one after another (``[S * B, ...]``); :meth:`act` takes
+        observations the same way. Each seed keeps its own generator, temperatures, dual
+        variables and Adam state; losses are averaged per seed and summed over seeds, so each
+        seed's gradient is that of its own loss. Metrics are per-seed lists.
+        """
+        first = agents[0]
+        if any(a.cfg != first.cfg or a.n_seeds != 1 for a in agents):
+            raise ValueError("seed_batched takes single-seed agents of one configuration")
+        new = copy.copy(first)
+        new.n_seeds = len(agents)
+        for name in _MODULES:
+            setattr(new, name, stack_modules([getattr(a, name) for a in agents]))
+        new.log_alpha = torch.zeros(len(agents), 2, requires_grad=True)
+        new.eta_raw = torch.zeros(len(agents), requires_grad=True)
+        new.lagrange_raw = torch.zeros(len(agents), 2, requires_grad=True)
+        new.gen = SeedGenerators([torch.Generator() for _ in agents])
+        new._make_optimizers()
+        new.load_state_dict(stack_state([a.state_dict() for a in agents]))
+        return new
+
+    def seed_state_dict(self, seed: int) -> dict[str, Any]:
+        """Seed ``seed``'s state as a single-seed agent's :meth:`state_dict` (a checkpoint of
+        the separate run)."""
+        return unstack_state(self.state_dict(), seed) if self.n_seeds > 1 else self.state_dict()
+
+    def seed_agent(self, seed: int) -> AdSac:
+        """Seed ``seed`` as a single-seed agent (a copy, e.g. to evaluate it)."""
+        with torch.random.fork_rng():  # building seeds torch's global RNG; leave it as it was
+            agent = AdSac(self.obs_dim, self.k, self.s, self.a, self.cfg, seed=0)
+        agent.load_state_dict(self.seed_state_dict(seed))
+        return agent
+
+    def _rows(self, per_seed: Tensor, rows: int) -> Tensor:
+        """Per-seed values [S, ...] as per-row values [rows, ...] (unchanged for one seed)."""
+        if self.n_seeds == 1:
+            return per_seed
+        return per_seed.repeat_interleave(rows // self.n_seeds, dim=0)
+
+    def _mean(self, x: Tensor) -> Tensor:
+        """Mean over the batch: [] for one seed, per seed [S] for a seed-batched agent."""
+        return x.mean() if self.n_seeds == 1 else x.reshape(self.n_seeds, -1).mean(1)
+
+    def _total(self, loss: Tensor) -> Tensor:
+        """What to differentiate: the loss, or the sum of the seeds' losses."""
+        return loss if self.n_seeds == 1 else loss.sum()
+
+    def _metric(self, x: Tensor) -> Any:
+        """A logged value: a float, or a list of S floats (one per seed)."""
+        x = x.detach()
+        return float(x) if self.n_seeds == 1 else x.reshape(self.n_seeds, -1).mean(1).tolist()
 
     # -- policies -------------------------------------------------------------------------
     def _dist_d(self, net: nn.Module, obs: Tensor, mask: Tensor) -> MaskedCategorical:
@@ -284,7 +355,7 @@ class AdSac:
         return AgentAction(a_d.numpy().astype(np.int64), a_c.numpy().astype(np.float32))
 
     # -- update ---------------------------------------------------------------------------
-    def update(self, batch: ReplayBatch) -> dict[str, float]:
+    def update(self, batch: ReplayBatch) -> dict[str, Any]:
         metrics = self._update_critic(batch)
         metrics.update(self._update_actors(batch))
         for target, source in (
@@ -296,9 +367,13 @@ class AdSac:
         soft_update(self.old_c, self.actor_c, self.cfg.tau_actor)
         return metrics
 
-    def _alphas(self) -> tuple[Tensor, Tensor]:
+    def _alphas(self, rows: int) -> tuple[Tensor, Tensor]:
+        """(alpha_d, alpha_c): scalars, or per row [rows, 1] and [rows] when seed-batched."""
         alpha = self.log_alpha.detach().exp()
-        return alpha[0], alpha[1]
+        if self.n_seeds == 1:
+            return alpha[0], alpha[1]
+        per_row = self._rows(alpha, rows)
+        return per_row[:, :1], per_row[:, 1]
 
     def _expected_q(self, critic: nn.Module, obs: Tensor, a_c: Tensor, probs: Tensor) -> Tensor:
         q_ks = critic(obs, a_c, probs.sum(dim=1) / self.k)
@@ -308,7 +383,7 @@ class AdSac:
         """[B, K] per-IoTD shares of ``V(s) = E_pi[min_i Q_i] + alpha_d H_d - alpha_c log pi_c``
         (one a_c sample; the twin with the lower total is taken per state, and the continuous
         entropy term is shared equally over the K IoTDs). Summed over K it is V(s)."""
-        alpha_d, alpha_c = self._alphas()
+        alpha_d, alpha_c = self._alphas(obs.shape[0])
         dd, dc = self._dist_d(self.actor_d, obs, mask), self._dist_c(self.actor_c, obs)
         a_c, u = dc.rsample(self.gen)
         q_k = torch.stack([(c(obs, a_c, dd.probs) * dd.probs).sum(-1) for c in critics])  # [n,B,K]
@@ -342,26 +417,27 @@ class AdSac:
             r, not_done = b.reward, 1.0 - b.done
         ys = [r + self.cfg.gamma * not_done * v for v in v_next]
         if per_task:  # sum of the per-IoTD squared errors, mean over the batch
-            loss = sum(((qi - y) ** 2).sum(-1).mean() for qi, y in zip(q, ys, strict=True))
+            loss = sum(self._mean(((qi - y) ** 2).sum(-1)) for qi, y in zip(q, ys, strict=True))
         else:
-            loss = sum(((qi - y) ** 2).mean() for qi, y in zip(q, ys, strict=True))
+            loss = sum(self._mean((qi - y) ** 2) for qi, y in zip(q, ys, strict=True))
         if self.cfg.form == "paper":
             with torch.no_grad():
                 v_targets = [self._soft_value(b.obs, b.mask, [c]).sum(-1) for c in self.critics]
-            loss = loss + sum(
-                ((v(b.obs).squeeze(-1) - t) ** 2).mean()
+            loss = loss + cast(Tensor, sum(
+                self._mean((v(b.obs).squeeze(-1) - t) ** 2)
                 for v, t in zip(self.values, v_targets, strict=True)
-            )
+            ))
+        assert isinstance(loss, Tensor)
         self.opt_critic.zero_grad()
-        loss.backward()
+        self._total(loss).backward()
         self.opt_critic.step()
         return {
-            "loss/critic": float(loss.detach()),
-            "train/q_mean": float((q[0].sum(-1) if per_task else q[0]).detach().mean()),
+            "loss/critic": self._metric(loss),
+            "train/q_mean": self._metric(self._mean(q[0].sum(-1) if per_task else q[0])),
         }
 
     def _update_actors(self, b: ReplayBatch) -> dict[str, float]:
-        alpha_d, alpha_c = self._alphas()
+        alpha_d, alpha_c = self._alphas(b.obs.shape[0])
         dd, dc = self._dist_d(self.actor_d, b.obs, b.mask), self._dist_c(self.actor_c, b.obs)
         a_c, u = dc.rsample(self.gen)
         logp_c = dc.log_prob(a_c, u)
@@ -375,92 +451,109 @@ class AdSac:
             ),
             dim=0,
         ).values
-        loss_c = (alpha_c * logp_c - q_c).mean()
+        loss_c = self._mean(alpha_c * logp_c - q_c)
         q_ks = torch.min(
             torch.stack([c(b.obs, a_c.detach(), probs) for c in self._role_critics(0)]), dim=0
         ).values.detach()
-        loss_d = (dd.probs * (alpha_d * dd.log_probs - q_ks)).sum((-1, -2)).mean()
+        alpha_dk = alpha_d if self.n_seeds == 1 else alpha_d.unsqueeze(-1)  # [rows, 1, 1]
+        loss_d = self._mean((dd.probs * (alpha_dk * dd.log_probs - q_ks)).sum((-1, -2)))
         loss = loss_c + loss_d
-        metrics: dict[str, float] = {
-            "loss/actor_continuous": float(loss_c.detach()),
-            "loss/actor_discrete": float(loss_d.detach()),
+        metrics: dict[str, Any] = {
+            "loss/actor_continuous": self._metric(loss_c),
+            "loss/actor_discrete": self._metric(loss_d),
         }
         if self.cfg.use_mpo:
             mpo_loss, mpo_metrics = self._mpo_losses(b)
             loss = loss + mpo_loss
             metrics.update(mpo_metrics)
         self.opt_actor.zero_grad()
-        loss.backward()
+        self._total(loss).backward()
         self.opt_actor.step()
         metrics.update(self._update_alpha(dd, logp_c.detach(), b.mask))
         return metrics
 
-    def _mpo_losses(self, b: ReplayBatch) -> tuple[Tensor, dict[str, float]]:
-        n, bs = self.cfg.mpo_samples, b.obs.shape[0]
+    def _mpo_losses(self, b: ReplayBatch) -> tuple[Tensor, dict[str, Any]]:
+        n, bs, n_seeds = self.cfg.mpo_samples, b.obs.shape[0], self.n_seeds
         with torch.no_grad():  # E-step on N actions per state from the previous policy
             old_d, old_c = self._dist_d(self.old_d, b.obs, b.mask), self._dist_c(self.old_c, b.obs)
             # the policies run once per state; only the critics see the N samples ([N, B, ...])
-            a_d = MaskedCategorical(old_d.logits.expand(n, *old_d.logits.shape)).sample(self.gen)
+            gen = seed_axis(self.gen, 1)  # samples [N, S * B, ...]: the seeds along dim 1
+            a_d = MaskedCategorical(old_d.logits.expand(n, *old_d.logits.shape)).sample(gen)
             a_c, u = TanhGaussian(
                 old_c.mean.expand(n, *old_c.mean.shape), old_c.log_std
-            ).rsample(self.gen)
-            onehot = nn.functional.one_hot(a_d, self.s).float().flatten(0, 1)
-            obs_n = b.obs.expand(n, *b.obs.shape).flatten(0, 1)
+            ).rsample(gen)
+
+            def seed_major(x: Tensor) -> Tensor:  # [N, S * B, ...] -> [S * N * B, ...]
+                return x.reshape(n, n_seeds, -1, *x.shape[2:]).transpose(0, 1).flatten(0, 2)
+
+            onehot = seed_major(nn.functional.one_hot(a_d, self.s).float())
+            obs_n = seed_major(b.obs.expand(n, *b.obs.shape))
             # one critic, as in MPO (Abdolmaleki et al. 2018): the E-step only ranks the N
             # samples of a state, and a second forward pass over N B rows doubles its cost
-            q = q_joint(
-                self.critics[0](obs_n, a_c.flatten(0, 1), onehot), onehot
-            ).view(n, bs).T
-        eta_loss = dual_loss(q, eta_from_raw(self.eta_raw), self.cfg.mpo_epsilon)
+            q = q_joint(self.critics[0](obs_n, seed_major(a_c), onehot), onehot)
+            q = q.view(n, bs).T if n_seeds == 1 else \
+                q.view(n_seeds, n, -1).transpose(1, 2).reshape(bs, n)  # [S * B, N]
+        eta_loss = self._mean(dual_loss(q, self._rows(eta_from_raw(self.eta_raw), bs),
+                                        self.cfg.mpo_epsilon))
         self.opt_dual.zero_grad()
-        eta_loss.backward()
+        self._total(eta_loss).backward()
         eta = eta_from_raw(self.eta_raw).detach()
-        weights = e_step_weights(q, eta)
+        weights = e_step_weights(q, self._rows(eta, bs))
         new_d, new_c = self._dist_d(self.actor_d, b.obs, b.mask), self._dist_c(self.actor_c, b.obs)
         lp_d = new_d.log_prob(a_d).sum(-1).T  # [B, N]
         lp_c = new_c.log_prob(a_c, u).T
         kl_d, kl_c = old_d.kl(new_d).sum(-1), old_c.kl(new_c)
         lag = lagrange_from_raw(self.lagrange_raw)
+        lag_rows = self._rows(lag, bs)
         m = m_step_loss(
             lp_d,
             lp_c,
             weights,
             kl_d,
             kl_c,
-            lag[0],
-            lag[1],
+            lag_rows[..., 0],
+            lag_rows[..., 1],
             self.cfg.mpo_epsilon_d,
             self.cfg.mpo_epsilon_c,
         )
-        m.lagrange.backward(retain_graph=True)
+        self._total(self._mean(m.lagrange)).backward(retain_graph=True)
         self.opt_dual.step()
-        return m.policy, {
-            "mpo/eta": float(eta.detach()),
-            "mpo/kl_discrete": float(m.kl_d_mean.detach()),
-            "mpo/kl_continuous": float(m.kl_c_mean.detach()),
-            "mpo/kl_e_step": float(e_step_kl(weights).mean().detach()),
-            "mpo/lagrange_discrete": float(lag[0].detach()),
-            "mpo/lagrange_continuous": float(lag[1].detach()),
+        return self._mean(m.policy), {
+            "mpo/eta": self._metric(eta),
+            "mpo/kl_discrete": self._metric(self._mean(kl_d)),
+            "mpo/kl_continuous": self._metric(self._mean(kl_c)),
+            "mpo/kl_e_step": self._metric(self._mean(e_step_kl(weights))),
+            "mpo/lagrange_discrete": self._metric(lag[..., 0]),
+            "mpo/lagrange_continuous": self._metric(lag[..., 1]),
         }
 
     def _update_alpha(
         self, dd: MaskedCategorical, logp_c: Tensor, mask: Tensor
-    ) -> dict[str, float]:
+    ) -> dict[str, Any]:
         feasible = mask.sum(-1).clamp(min=1).float()
-        target_d = (self.cfg.target_entropy_scale_d * torch.log(feasible)).sum(-1).mean()
-        loss_d = discrete_temperature_loss(
-            self.log_alpha[0], dd.probs.detach(), dd.log_probs.detach(), float(target_d)
-        )
-        loss_c = continuous_temperature_loss(self.log_alpha[1], logp_c, self.target_entropy_c)
+        target_d = self._mean((self.cfg.target_entropy_scale_d * torch.log(feasible)).sum(-1))
+        if self.n_seeds == 1:
+            loss_d = discrete_temperature_loss(
+                self.log_alpha[0], dd.probs.detach(), dd.log_probs.detach(), float(target_d)
+            )
+            loss_c = continuous_temperature_loss(self.log_alpha[1], logp_c, self.target_entropy_c)
+        else:  # each seed's temperatures and entropy target on its rows, averaged per seed
+            rows = mask.shape[0]
+            log_alpha = self._rows(self.log_alpha, rows)
+            loss_d = self._mean(discrete_temperature_loss(
+                log_alpha[:, 0], dd.probs.detach(), dd.log_probs.detach(),
+                self._rows(target_d, rows), per_state=True))
+            loss_c = self._mean(continuous_temperature_loss(
+                log_alpha[:, 1], logp_c, self.target_entropy_c, per_state=True))
         self.opt_alpha.zero_grad()
-        (loss_d + loss_c).backward()
+        self._total(loss_d + loss_c).backward()
         self.opt_alpha.step()
         alpha = self.log_alpha.detach().exp()
         return {
-            "loss/alpha_discrete": float(loss_d.detach()),
-            "loss/alpha_continuous": float(loss_c.detach()),
-            "alpha/discrete": float(alpha[0].detach()),
-            "alpha/continuous": float(alpha[1].detach()),
+            "loss/alpha_discrete": self._metric(loss_d),
+            "loss/alpha_continuous": self._metric(loss_c),
+            "alpha/discrete": self._metric(alpha[..., 0]),
+            "alpha/continuous": self._metric(alpha[..., 1]),
         }
 
     # -- checkpointing --------------------------------------------------------------------

@@ -29,6 +29,8 @@ class AlgorithmSpec:
     loop_preset: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Loop settings (``OffPolicyConfig`` / on-policy config fields) that define the algorithm,
     e.g. ``{"unavailable_samples": False}`` for a baseline; user overrides win."""
+    seed_batched: bool = False
+    """Its agent class can train several seeds as stacked networks (``seed_batched``)."""
 
 
 def _lazy(module: str, cls: str) -> Callable[[int, int, int, int, Any, int], Agent]:
@@ -65,6 +67,7 @@ def _specs() -> dict[str, AlgorithmSpec]:
             {},
             _adsac_builder,
             summary="AD-SAC: discrete + continuous SAC agents fused by MPO",
+            seed_batched=True,
         ),
         "adsac-nompo": AlgorithmSpec(
             "adsac-nompo",
@@ -72,6 +75,7 @@ def _specs() -> dict[str, AlgorithmSpec]:
             {"use_mpo": False},
             _adsac_builder,
             summary="ablation: two SAC agents, no MPO",
+            seed_batched=True,
         ),
         "adsac-paper": AlgorithmSpec(
             "adsac-paper",
@@ -79,6 +83,7 @@ def _specs() -> dict[str, AlgorithmSpec]:
             {"form": "paper"},
             _adsac_builder,
             summary="AD-SAC in the paper's four-network form",
+            seed_batched=True,
         ),
         "adsac-d": AlgorithmSpec(
             "adsac-d",

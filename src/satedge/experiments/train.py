@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, cast
 
-from satedge.agents.common.offpolicy import OffPolicyConfig, set_torch_threads, train_off_policy
+from satedge.agents.common.offpolicy import (
+    OffPolicyConfig,
+    set_torch_threads,
+    train_off_policy,
+    train_off_policy_seeds,
+)
 from satedge.agents.common.onpolicy import OnPolicyAgent, OnPolicyConfig, train_on_policy
 from satedge.agents.common.protocol import Agent
 from satedge.agents.common.rundir import RunDir
-from satedge.agents.registry import algorithm_spec, build_agent, check_setting_types
+from satedge.agents.registry import ALGORITHMS, algorithm_spec, build_agent, check_setting_types
 from satedge.envs.encoding import PER_IOTD, observation_size
 from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.experiments.evaluate import AgentPolicy, evaluate
 from satedge.sim.scenario import Scenario
 
-__all__ = ["load_trained_agent", "train"]
+__all__ = ["load_trained_agent", "supports_seed_batching", "train", "train_seeds"]
 
 EVAL_KEYS = (
     "cost_per_slot",
@@ -36,35 +42,26 @@ def _split_loop_overrides(
     return loop, {k: v for k, v in overrides.items() if k not in loop_keys}
 
 
-def train(
+def _prepare(
     algo: str,
     scenario: Scenario,
     seed: int,
     episodes: int,
     out: str | Path,
-    *,
-    overrides: dict[str, Any] | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Train (or resume) ``algo`` for ``episodes`` episodes; returns the final evaluation.
-
-    ``overrides`` set agent hyperparameters (e.g. ``critic_lr``) or loop settings (``n_envs``,
-    ``batch_size``, ``buffer_size``, ``learning_starts``, ``eval_episodes`` ...).
-    """
-    set_torch_threads(1)
+    overrides: dict[str, Any] | None,
+) -> tuple[Agent, OffPolicyConfig | OnPolicyConfig, RunDir, Callable[[Agent], dict[str, float]]]:
+    """The agent, loop settings, run directory and evaluation of one (algo, seed) run."""
     spec = algorithm_spec(algo)
-    on_policy = spec.loop == "on_policy"
-    loop_cls = OnPolicyConfig if on_policy else OffPolicyConfig
+    loop_cls = OnPolicyConfig if spec.loop == "on_policy" else OffPolicyConfig
     loop_over, agent_over = _split_loop_overrides(
         {**spec.loop_preset, **(overrides or {})}, loop_cls
     )
     check_setting_types(loop_cls, loop_over, "loop")
     loop_cfg = loop_cls(episodes=episodes, **loop_over)
-    env = MllmOffloadVectorEnv(loop_cfg.n_envs, scenario)
     obs_dim = observation_size(scenario)
     cont = scenario.n_iotds + 2 * scenario.n_uavs
     probe = RunDir.seeds_for(seed)
-    if "iotd_block" in {f.name for f in fields(algorithm_spec(algo).config_cls)}:
+    if "iotd_block" in {f.name for f in fields(spec.config_cls)}:
         # per-IoTD shared networks read the observation's IoTD blocks (unless set explicitly)
         agent_over = {"iotd_block": PER_IOTD + scenario.n_uavs, **agent_over}
     agent, agent_cfg = build_agent(
@@ -81,13 +78,98 @@ def train(
         result = evaluate(AgentPolicy(a), scenario, loop_cfg.eval_episodes, run.seeds.eval[0])
         return {k: float(result[k]) for k in EVAL_KEYS}
 
+    return agent, loop_cfg, run, evaluate_agent
+
+
+def _finished(run: RunDir, episodes: int) -> dict[str, Any] | None:
     if run.is_finished() and run.completed_episodes() >= episodes:
-        return dict(json.loads((Path(out) / "summary.json").read_text()))
+        return dict(json.loads((run.path / "summary.json").read_text()))
+    return None
+
+
+def train(
+    algo: str,
+    scenario: Scenario,
+    seed: int,
+    episodes: int,
+    out: str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume) ``algo`` for ``episodes`` episodes; returns the final evaluation.
+
+    ``overrides`` set agent hyperparameters (e.g. ``critic_lr``) or loop settings (``n_envs``,
+    ``batch_size``, ``buffer_size``, ``learning_starts``, ``eval_episodes`` ...).
+    """
+    set_torch_threads(1)
+    agent, loop_cfg, run, evaluate_agent = _prepare(algo, scenario, seed, episodes, out,
+                                                    overrides)
+    done = _finished(run, episodes)
+    if done is not None:
+        return done
+    env = MllmOffloadVectorEnv(loop_cfg.n_envs, scenario)
     if isinstance(loop_cfg, OnPolicyConfig):
         return train_on_policy(
             cast(OnPolicyAgent, agent), env, loop_cfg, run, evaluate_agent, progress=progress
         )
     return train_off_policy(agent, env, loop_cfg, run, evaluate_agent, progress=progress)
+
+
+def supports_seed_batching(algo: str) -> bool:
+    """Whether ``algo`` can train several seeds as one set of stacked networks."""
+    return algorithm_spec(algo).seed_batched
+
+
+def train_seeds(
+    algo: str,
+    scenario: Scenario,
+    seeds: Sequence[int],
+    episodes: int,
+    outs: Sequence[str | Path],
+    *,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Train (or resume) several seeds of one configuration in one process, seed-batched
+    (docs/performance.md): each seed gets the run directory ``outs[i]`` that ``train`` would
+    write, with its own seeds, metrics and ordinary checkpoints. Seeds already finished are
+    skipped; unfinished ones are grouped by their checkpoints' progress and each group is
+    trained as one batch (a single seed as an ordinary run). Returns the final evaluations in
+    the order of ``seeds``.
+    """
+    if len(seeds) != len(outs):
+        raise ValueError(f"{len(seeds)} seeds but {len(outs)} output directories")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds {list(seeds)} repeat a seed")
+    if not supports_seed_batching(algo):
+        raise ValueError(f"algo={algo!r} has no seed-batched form; seed batching supports "
+                         f"{[a for a in ALGORITHMS if supports_seed_batching(a)]}")
+    set_torch_threads(1)
+    prepared = [_prepare(algo, scenario, s, episodes, o, overrides)
+                for s, o in zip(seeds, outs, strict=True)]
+    results: list[dict[str, Any] | None] = [_finished(p[2], episodes) for p in prepared]
+    groups: dict[int, list[int]] = {}
+    for i, p in enumerate(prepared):
+        if results[i] is None:
+            groups.setdefault(_progress(p[2]), []).append(i)
+    for members in groups.values():
+        agents = [prepared[i][0] for i in members]
+        loop_cfg = cast(OffPolicyConfig, prepared[members[0]][1])
+        agent = agents[0] if len(agents) == 1 else \
+            cast(Any, type(agents[0])).seed_batched(agents)
+        env = MllmOffloadVectorEnv(loop_cfg.n_envs * len(members), scenario)
+        finals = train_off_policy_seeds(
+            agent, env, loop_cfg, [prepared[i][2] for i in members],
+            [prepared[i][3] for i in members], progress=progress)
+        for i, final in zip(members, finals, strict=True):
+            results[i] = {**final}
+    return [r for r in results if r is not None]
+
+
+def _progress(run: RunDir) -> int:
+    """Environment steps of a run's checkpoint (0 without one)."""
+    return run.checkpoint_steps() if run.has_checkpoint() else 0
 
 
 def load_trained_agent(path: str | Path) -> tuple[Agent, Scenario]:

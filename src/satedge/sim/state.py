@@ -6,6 +6,7 @@ Both are frozen containers of numpy arrays with a leading batch dimension; the f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
@@ -106,6 +107,15 @@ class SlotState:
         fields = {name: getattr(self, name)[index] for name in self.__dataclass_fields__
                   if name != "tasks"}
         tasks = TaskBatch(**{name: getattr(self.tasks, name)[index]
+                             for name in TaskBatch.__dataclass_fields__})
+        return SlotState(tasks=tasks, **fields)
+
+    @staticmethod
+    def concat(states: Sequence[SlotState]) -> SlotState:
+        """The states' batches one after another (the inverse of :meth:`take` on blocks)."""
+        fields = {name: np.concatenate([getattr(s, name) for s in states])
+                  for name in SlotState.__dataclass_fields__ if name != "tasks"}
+        tasks = TaskBatch(**{name: np.concatenate([getattr(s.tasks, name) for s in states])
                              for name in TaskBatch.__dataclass_fields__})
         return SlotState(tasks=tasks, **fields)
 

@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from satedge.agents.common.seedbatch import Generator, seeded_rand, seeded_randn
+
 __all__ = ["HybridDistribution", "HybridLogProb", "MaskedCategorical", "TanhGaussian",
            "masked_logit"]
 
@@ -68,11 +70,11 @@ class MaskedCategorical:
         return self.logits.shape[:-1]
 
     @torch.no_grad()
-    def sample(self, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, generator: Generator = None) -> Tensor:
         """int64 [..., K] draws by the Gumbel-max trick, ``argmax_s (log p_s + G_s)`` with
         ``G = -log(-log U)``, ``U ~ U(0, 1)`` (Gumbel 1954; Maddison et al. 2014, Sec. 2)."""
-        u = torch.rand(self.logits.shape, generator=generator, dtype=self.logits.dtype,
-                       device=self.logits.device)
+        u = seeded_rand(self.logits.shape, generator, dtype=self.logits.dtype,
+                        device=self.logits.device)
         tiny = torch.finfo(u.dtype).tiny
         gumbel = -torch.log(-torch.log(u.clamp_min(tiny)))
         return torch.argmax(self.log_probs + gumbel, dim=-1)
@@ -117,14 +119,14 @@ class TanhGaussian:
         self.mean, self.log_std = torch.broadcast_tensors(mean, log_std)
         self.std = self.log_std.exp()
 
-    def rsample(self, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def rsample(self, generator: Generator = None) -> tuple[Tensor, Tensor]:
         """Reparameterised draw ``u = mu + sigma eps``, ``eps ~ N(0, I)`` from ``generator``.
 
         Returns:
             ``(action, pre_tanh)``, both [..., A]; ``action = tanh(pre_tanh)``.
         """
-        eps = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype,
-                          device=self.mean.device)
+        eps = seeded_randn(self.mean.shape, generator, dtype=self.mean.dtype,
+                           device=self.mean.device)
         u = self.mean + self.std * eps
         return torch.tanh(u), u
 
@@ -207,7 +209,7 @@ class HybridDistribution:
         self.categorical = categorical
         self.gaussian = gaussian
 
-    def sample(self, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def sample(self, generator: Generator = None) -> tuple[Tensor, Tensor, Tensor]:
         """``(a_d [..., K] int64, a_c [..., A], pre_tanh [..., A])``; ``a_c`` is reparameterised."""
         a_d = self.categorical.sample(generator)
         a_c, u = self.gaussian.rsample(generator)

@@ -86,13 +86,15 @@ def e_step_weights(q: Tensor, eta: float | Tensor) -> Tensor:
 
     Args:
         q: [B, N] critic values of N actions sampled from pi_old per state.
-        eta: temperature > 0, scalar.
+        eta: temperature > 0, scalar, or [B] (one per state).
 
     Returns:
         [B, N] weights, each row summing to 1, detached: they are fixed regression targets for the
         M-step, and eta is learned only through :func:`dual_loss`.
     """
     eta_t = torch.as_tensor(eta, dtype=q.dtype).detach()
+    if eta_t.dim() == 1:  # one temperature per state (a seed-batched agent)
+        eta_t = eta_t.unsqueeze(-1)
     return torch.softmax(_centred(q.detach()) / eta_t, dim=-1)
 
 
@@ -107,16 +109,22 @@ def dual_loss(q: Tensor, eta: Tensor, epsilon: float) -> Tensor:
 
     Args:
         q: [B, N] critic values of the sampled actions; detached here (the dual trains eta only).
-        eta: [] positive temperature carrying the gradient, e.g. ``eta_from_raw(raw_eta)``.
+        eta: [] positive temperature carrying the gradient, e.g. ``eta_from_raw(raw_eta)``;
+            or [B], one per state (a seed-batched agent: each seed's eta on its rows).
         epsilon: E-step KL bound, nats.
 
     Returns:
-        [] the dual value.
+        [] the dual value; with a [B] eta, the [B] per-state terms whose mean over a seed's
+        states is that seed's dual.
     """
     q = q.detach()
     q_max = q.max(dim=-1, keepdim=True).values
-    lse = torch.logsumexp((q - q_max) / eta, dim=-1) - math.log(q.shape[-1])
+    per_state = eta.dim() == 1
+    lse = torch.logsumexp((q - q_max) / (eta.unsqueeze(-1) if per_state else eta), dim=-1) \
+        - math.log(q.shape[-1])
     # eta * logsumexp(q / eta) = max_j q + eta * logsumexp((q - max_j q) / eta).
+    if per_state:
+        return eta * epsilon + q_max.squeeze(-1) + eta * lse
     return eta * epsilon + q_max.squeeze(-1).mean() + eta * lse.mean()
 
 
@@ -194,7 +202,10 @@ class MStepLosses(NamedTuple):
 
 
 def _kl_terms(kl: Tensor, lagrange: Tensor, epsilon: float) -> tuple[Tensor, Tensor]:
-    """(penalty for the policy, loss for the multiplier) of one KL bound."""
+    """(penalty for the policy, loss for the multiplier) of one KL bound; per state ([B]) when
+    the multiplier is given per state."""
+    if lagrange.dim() == 1:
+        return lagrange.detach() * kl, lagrange * (epsilon - kl.detach())
     return (lagrange.detach() * kl).mean(), lagrange * (epsilon - kl.detach().mean())
 
 
@@ -248,7 +259,9 @@ def m_step_loss(
         weights: [B, N] E-step weights (rows sum to 1); treated as constants.
         kl_d: [B] categorical KL(old || current), carrying gradient to the policy.
         kl_c: [B] Gaussian KL(old || current) (or its mean part when decoupled).
-        lagrange_d, lagrange_c: [] positive multipliers, e.g. ``lagrange_from_raw(raw)``.
+        lagrange_d, lagrange_c: [] positive multipliers, e.g. ``lagrange_from_raw(raw)``; or
+            [B], one per state (a seed-batched agent), and then ``policy`` and ``lagrange`` are
+            the [B] per-state terms whose mean over a seed's states is that seed's loss.
         eps_d, eps_c: KL bounds, nats.
         kl_c_std, lagrange_c_std, eps_c_std: optional std part of a decoupled Gaussian bound.
 
@@ -256,7 +269,9 @@ def m_step_loss(
         :class:`MStepLosses`.
     """
     w = weights.detach()
-    nll = -(w * (log_prob_d + log_prob_c)).sum(dim=-1).mean()
+    nll = -(w * (log_prob_d + log_prob_c)).sum(dim=-1)
+    if lagrange_d.dim() == 0:
+        nll = nll.mean()
     pen_d, lag_d = _kl_terms(kl_d, lagrange_d, eps_d)
     pen_c, lag_c = _kl_terms(kl_c, lagrange_c, eps_c)
     policy, lagrange, kl_c_total = nll + pen_d + pen_c, lag_d + lag_c, kl_c

@@ -12,24 +12,27 @@ never stopped (tested).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from torch import Tensor
 
-from satedge.agents.common.buffers import ReplayBuffer
+from satedge.agents.common.buffers import ReplayBatch, ReplayBuffer
 from satedge.agents.common.protocol import Agent, AgentAction, to_env_action
 from satedge.agents.common.rundir import RunDir
+from satedge.agents.common.seedbatch import stack_state
 from satedge.agents.heuristics import uniform_feasible_servers
 from satedge.envs.encoding import observation_size, reward_per_task
 from satedge.envs.encoding import reward as env_reward
-from satedge.envs.vector import MllmOffloadVectorEnv
+from satedge.envs.vector import MllmOffloadVectorEnv, spawn_seeds
 from satedge.sim.state import SlotState
 
-__all__ = ["OffPolicyConfig", "train_off_policy", "unavailable_action_samples"]
+__all__ = ["OffPolicyConfig", "SeedBatchedAgent", "train_off_policy", "train_off_policy_seeds",
+           "unavailable_action_samples"]
 
 
 @dataclass(frozen=True)
@@ -61,14 +64,18 @@ class OffPolicyConfig:
 
 
 def unavailable_action_samples(
-    env: MllmOffloadVectorEnv, state: SlotState, action: AgentAction, rng: np.random.Generator
+    env: MllmOffloadVectorEnv,
+    state: SlotState,
+    action: AgentAction,
+    rng: np.random.Generator | Sequence[np.random.Generator],
 ) -> tuple[NDArray[np.bool_], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """Counterfactual transitions with one masked server choice (Algorithm 1, line 6).
 
     For every environment with an active task that has both feasible and masked servers, one such
     IoTD is picked at random and sent to a random masked server; the reward of that joint action
     comes from the simulator's pure cost function. Server choices do not change the next state,
-    so the original next observation is exact for the copy.
+    so the original next observation is exact for the copy. ``rng`` may be one generator per
+    block of environments (the seeds of a seed-batched run, each drawing for its own rows).
     Returns (which envs got a sample [B], their discrete actions [B, K], rewards [B], each
     task's share of the reward [B, K]).
     """
@@ -77,9 +84,12 @@ def unavailable_action_samples(
     has = np.asarray(active.any(-1))
     a_d = action.discrete.copy()
     rows = np.flatnonzero(has)
+    rngs = [rng] if isinstance(rng, np.random.Generator) else list(rng)
+    per = len(has) // len(rngs)
     for b in rows:
-        k = rng.choice(np.flatnonzero(active[b]))
-        a_d[b, k] = rng.choice(np.flatnonzero(~mask[b, k]))
+        g = rngs[b // per]
+        k = g.choice(np.flatnonzero(active[b]))
+        a_d[b, k] = g.choice(np.flatnonzero(~mask[b, k]))
     env_act = to_env_action(
         AgentAction(a_d, action.continuous), env.scenario.n_iotds, env.scenario.n_uavs
     )
@@ -88,12 +98,51 @@ def unavailable_action_samples(
     return has, a_d, env_reward(env.scenario, outcome), reward_per_task(env.scenario, outcome)
 
 
-def _episode_stats(infos: dict[str, Any], acc: dict[str, float]) -> None:
+def _episode_stats(infos: dict[str, Any], acc: dict[str, float],
+                   rows: slice = slice(None)) -> None:
     for key in ("cost", "energy_j", "n_executed", "n_active"):
-        acc[key] = acc.get(key, 0.0) + float(np.sum(infos[key]))
+        acc[key] = acc.get(key, 0.0) + float(np.sum(infos[key][rows]))
     acc["latency_sum"] = acc.get("latency_sum", 0.0) + float(
-        np.sum(infos["latency_s"] * infos["n_executed"])
+        np.sum(infos["latency_s"][rows] * infos["n_executed"][rows])
     )
+
+
+class SeedBatchedAgent(Agent, Protocol):
+    """An agent holding several seeds as stacked networks (``AdSac.seed_batched``)."""
+
+    n_seeds: int
+
+    def seed_state_dict(self, seed: int) -> dict[str, Any]: ...
+
+    def seed_agent(self, seed: int) -> Agent: ...
+
+
+class _StateOf:
+    """Checkpoint view of one seed of a batched agent (what ``RunDir.save`` reads)."""
+
+    def __init__(self, agent: Agent, seed: int, n_seeds: int) -> None:
+        self.agent, self.seed, self.n_seeds = agent, seed, n_seeds
+        self.loaded: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.n_seeds == 1:
+            return self.agent.state_dict()
+        return cast(SeedBatchedAgent, self.agent).seed_state_dict(self.seed)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.loaded = state
+
+
+class _EnvRows:
+    """Checkpoint view of one seed's block of environments (its state rows and generators)."""
+
+    def __init__(self, env: MllmOffloadVectorEnv, rows: slice) -> None:
+        assert env.state is not None
+        self.state: SlotState | None = env.state.take(rows)
+        self.rngs = env.rngs[rows]
+
+    def observe(self) -> None:
+        return None
 
 
 def train_off_policy(
@@ -106,35 +155,63 @@ def train_off_policy(
 ) -> dict[str, Any]:
     """Train until ``cfg.episodes`` episodes are done, resuming from ``run`` if it has a
     checkpoint. Returns the final evaluation metrics."""
+    return train_off_policy_seeds(agent, env, cfg, [run], evaluate, progress)[0]
+
+
+def train_off_policy_seeds(
+    agent: Agent,
+    env: MllmOffloadVectorEnv,
+    cfg: OffPolicyConfig,
+    runs: Sequence[RunDir],
+    evaluate: Callable[[Agent], dict[str, float]] | Sequence[Callable[[Agent], dict[str, float]]],
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Train S = ``len(runs)`` seeds of one configuration together (one seed: the ordinary loop).
+
+    With S > 1, ``agent`` is seed-batched (``n_seeds == S``, e.g. ``AdSac.seed_batched``) and
+    ``env`` has ``S * cfg.n_envs`` environments, seed s owning the block ``s * n_envs ...``.
+    Every seed keeps what its separate run has: its environments' seeds and generators, its replay
+    buffer and buffer RNG (warm-up actions, unavailable-action samples, minibatches), its run
+    directory with its metrics and checkpoints (ordinary single-seed checkpoints, so each seed can
+    be evaluated or resumed on its own). Gradient updates start when every seed's buffer is
+    ready. Resuming needs every seed's checkpoint at the same point (``train_seeds`` groups them).
+    ``evaluate`` is one function, or one per seed, applied to a single-seed agent. Returns each
+    seed's final evaluation.
+    """
     from tqdm import tqdm
 
+    n_seeds, n = len(runs), cfg.n_envs
+    if env.num_envs != n_seeds * n:
+        raise ValueError(f"env has {env.num_envs} environments; {n_seeds} seeds x n_envs={n} "
+                         f"need {n_seeds * n}")
+    if n_seeds > 1 and getattr(agent, "n_seeds", 1) != n_seeds:
+        raise ValueError(f"{n_seeds} runs need a seed-batched agent with n_seeds={n_seeds}")
+    evals = list(evaluate) if isinstance(evaluate, Sequence) else [evaluate] * n_seeds
+    blocks = [slice(s * n, (s + 1) * n) for s in range(n_seeds)]
     sc = env.scenario
     obs_dim = observation_size(sc)
     cont = sc.n_iotds + 2 * sc.n_uavs
-    buffer = ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont)
-    seeds = run.seeds
-    rng = seeds.buffer
+    buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont)
+               for _ in runs]
+    rngs = [run.seeds.buffer for run in runs]
     counters = {"episodes": 0, "env_steps": 0, "updates": 0}
-    obs, info = env.reset(seed=seeds.env)
-    if run.has_checkpoint():
-        obs, info = run.restore(agent, buffer, env, rng, counters)
-    logger = run.logger(truncate_after=counters["env_steps"])
-    bar = tqdm(
-        total=cfg.episodes,
-        initial=counters["episodes"],
-        unit="ep",
-        disable=not progress,
-        desc=run.path.name,
-    )
-    stats: dict[str, float] = {}
-    ep_return = np.zeros(cfg.n_envs)
+    obs, info = env.reset(seed=[s for run in runs for s in spawn_seeds(run.seeds.env, n)])
+    if any(run.has_checkpoint() for run in runs):
+        obs, info = _restore(agent, env, runs, buffers, rngs, blocks, counters)
+    loggers = [run.logger(truncate_after=counters["env_steps"]) for run in runs]
+    name = runs[0].path.name + (f" +{n_seeds - 1} seeds" if n_seeds > 1 else "")
+    bar = tqdm(total=cfg.episodes, initial=counters["episodes"], unit="ep",
+               disable=not progress, desc=name)
+    stats: list[dict[str, float]] = [{} for _ in runs]
+    ep_return = np.zeros(env.num_envs)
     t0, steps0 = time.perf_counter(), counters["env_steps"]
+    metrics: dict[str, Any] = {}
     while counters["episodes"] < cfg.episodes:
         state = env.state
         assert state is not None
         mask = info["action_mask"]
-        if counters["env_steps"] * cfg.n_envs < cfg.learning_starts:
-            action = _uniform_action(mask, cont, rng)
+        if counters["env_steps"] * n < cfg.learning_starts:
+            action = _uniform_actions(mask, cont, rngs, blocks)
         else:
             action = agent.act(obs, mask)
         next_obs, reward, term, trunc, infos = env.step(
@@ -143,76 +220,115 @@ def train_off_policy(
         done_info = infos.get("final_info", infos)
         real_next = infos["final_obs"] if "final_obs" in infos else next_obs
         next_mask = done_info["action_mask"]
-        buffer.add(
-            obs,
-            action.discrete,
-            action.continuous,
-            reward,
-            real_next,
-            term,
-            mask,
-            next_mask,
-            done_info["reward_per_task"],
-        )
+        for buffer, rows in zip(buffers, blocks, strict=True):
+            buffer.add(obs[rows], action.discrete[rows], action.continuous[rows], reward[rows],
+                       real_next[rows], term[rows], mask[rows], next_mask[rows],
+                       done_info["reward_per_task"][rows])
         if cfg.unavailable_samples:
-            has, a_d, r_u, r_uk = unavailable_action_samples(env, state, action, rng)
-            if has.any():
-                buffer.add(
-                    obs[has],
-                    a_d[has],
-                    action.continuous[has],
-                    r_u[has],
-                    real_next[has],
-                    term[has],
-                    mask[has],
-                    next_mask[has],
-                    r_uk[has],
-                )
-        _episode_stats(done_info, stats)
+            has, a_d, r_u, r_uk = unavailable_action_samples(env, state, action, rngs)
+            for buffer, rows in zip(buffers, blocks, strict=True):
+                h = np.flatnonzero(has[rows]) + rows.start
+                if len(h):
+                    buffer.add(obs[h], a_d[h], action.continuous[h], r_u[h], real_next[h],
+                               term[h], mask[h], next_mask[h], r_uk[h])
+        for acc, rows in zip(stats, blocks, strict=True):
+            _episode_stats(done_info, acc, rows)
         ep_return += reward
         counters["env_steps"] += 1
-        if len(buffer) >= max(cfg.batch_size, cfg.learning_starts):
-            n_updates = round(cfg.updates_per_transition * cfg.n_envs)
-            for _ in range(n_updates):
-                metrics = agent.update(buffer.sample(cfg.batch_size, rng, "cpu"))
+        if all(len(b) >= max(cfg.batch_size, cfg.learning_starts) for b in buffers):
+            for _ in range(round(cfg.updates_per_transition * n)):
+                metrics = agent.update(_sample(buffers, cfg.batch_size, rngs))
                 counters["updates"] += 1
         else:
             metrics = {}
         obs, info = next_obs, infos
         if np.all(trunc):
-            counters["episodes"] += cfg.n_envs
-            slots = sc.episode_slots * cfg.n_envs
-            row = {
-                **metrics,
-                "train/episode_return": float(ep_return.mean()),
-                "train/cost_per_slot": stats["cost"] / slots,
-                "train/energy_j_per_slot": stats["energy_j"] / slots,
-                "train/latency_s": stats["latency_sum"] / max(stats["n_executed"], 1.0),
-                "perf/steps_per_s": (counters["env_steps"] - steps0)
-                * cfg.n_envs
-                / (time.perf_counter() - t0),
-            }
-            if (
-                counters["episodes"] % cfg.eval_every_episodes == 0
-                or counters["episodes"] >= cfg.episodes
-            ):
-                row.update({f"eval/{k}": v for k, v in evaluate(agent).items()})
-            logger.log(counters["env_steps"], row)
-            stats, ep_return = {}, np.zeros(cfg.n_envs)
-            run.save(agent, buffer, env, rng, counters)
-            bar.update(cfg.n_envs)
+            counters["episodes"] += n
+            slots = sc.episode_slots * n
+            speed = (counters["env_steps"] - steps0) * n * n_seeds / (time.perf_counter() - t0)
+            evaluate_now = (counters["episodes"] % cfg.eval_every_episodes == 0
+                            or counters["episodes"] >= cfg.episodes)
+            for s, (run, rows) in enumerate(zip(runs, blocks, strict=True)):
+                acc = stats[s]
+                row = {
+                    **{k: v[s] if isinstance(v, list) else v for k, v in metrics.items()},
+                    "train/episode_return": float(ep_return[rows].mean()),
+                    "train/cost_per_slot": acc["cost"] / slots,
+                    "train/energy_j_per_slot": acc["energy_j"] / slots,
+                    "train/latency_s": acc["latency_sum"] / max(acc["n_executed"], 1.0),
+                    "perf/steps_per_s": speed,
+                }
+                if evaluate_now:
+                    row.update({f"eval/{k}": v
+                                for k, v in evals[s](_single(agent, s, n_seeds)).items()})
+                loggers[s].log(counters["env_steps"], row)
+                run.save(_StateOf(agent, s, n_seeds), buffers[s], _env_rows(env, rows, n_seeds),
+                         rngs[s], counters)
+            stats, ep_return = [{} for _ in runs], np.zeros(env.num_envs)
+            bar.update(n)
             bar.set_postfix(cost=f"{row['train/cost_per_slot']:.2f}")
     bar.close()
-    final = evaluate(agent)
-    run.finish(
-        {
-            **final,
-            "episodes": counters["episodes"],
-            "env_steps": counters["env_steps"],
-            "updates": counters["updates"],
-        }
-    )
-    return final
+    finals = []
+    for s, run in enumerate(runs):
+        final = evals[s](_single(agent, s, n_seeds))
+        run.finish({**final, "episodes": counters["episodes"],
+                    "env_steps": counters["env_steps"], "updates": counters["updates"]})
+        finals.append(final)
+    return finals
+
+
+def _single(agent: Agent, seed: int, n_seeds: int) -> Agent:
+    return agent if n_seeds == 1 else cast(SeedBatchedAgent, agent).seed_agent(seed)
+
+
+def _env_rows(env: MllmOffloadVectorEnv, rows: slice, n_seeds: int) -> Any:
+    return env if n_seeds == 1 else _EnvRows(env, rows)
+
+
+def _sample(buffers: Sequence[ReplayBuffer], batch_size: int,
+            rngs: Sequence[np.random.Generator]) -> ReplayBatch:
+    """One minibatch per seed, each from its own buffer and RNG, stacked seed after seed."""
+    if len(buffers) == 1:
+        return buffers[0].sample(batch_size, rngs[0], "cpu")
+    parts = [b.sample(batch_size, g, "cpu") for b, g in zip(buffers, rngs, strict=True)]
+    return ReplayBatch(**{name: torch.cat([cast(Tensor, getattr(p, name)) for p in parts])
+                          for name in ReplayBatch._fields})
+
+
+def _restore(agent: Agent, env: MllmOffloadVectorEnv, runs: Sequence[RunDir],
+             buffers: Sequence[ReplayBuffer], rngs: Sequence[np.random.Generator],
+             blocks: Sequence[slice], counters: dict[str, int]) -> tuple[Any, dict[str, Any]]:
+    """Load every seed's checkpoint; they must all be at the same point."""
+    if len(runs) == 1:
+        return runs[0].restore(agent, buffers[0], env, rngs[0], counters)
+    missing = [run.path.name for run in runs if not run.has_checkpoint()]
+    if missing:
+        raise ValueError(f"cannot resume seeds together: {', '.join(missing)} have no "
+                         "checkpoint (train_seeds groups seeds by progress)")
+    states, env_states, points = [], [], []
+    for run, buffer, rng, rows in zip(runs, buffers, rngs, blocks, strict=True):
+        view, env_view, seen = _StateOf(agent, 0, 1), _EnvRows(env, rows), dict(counters)
+        run.restore(view, buffer, env_view, rng, seen)  # type: ignore[arg-type]
+        states.append(view.loaded)
+        env_states.append(env_view.state)
+        points.append(seen)
+    if any(p != points[0] for p in points):
+        raise ValueError("cannot resume seeds together: their checkpoints are at different "
+                         f"points {points} (train_seeds groups seeds by progress)")
+    counters.update(points[0])
+    agent.load_state_dict(stack_state(states))
+    env.state = SlotState.concat([st for st in env_states if st is not None])
+    return env.observe(), {"action_mask": env.state.mask}
+
+
+def _uniform_actions(mask: NDArray[np.bool_], cont: int, rngs: Sequence[np.random.Generator],
+                     blocks: Sequence[slice]) -> AgentAction:
+    """Warm-up actions, each seed's block from its own RNG."""
+    if len(rngs) == 1:
+        return _uniform_action(mask, cont, rngs[0])
+    parts = [_uniform_action(mask[rows], cont, g) for g, rows in zip(rngs, blocks, strict=True)]
+    return AgentAction(np.concatenate([p.discrete for p in parts]),
+                       np.concatenate([p.continuous for p in parts]))
 
 
 def _uniform_action(mask: NDArray[np.bool_], cont: int, rng: np.random.Generator) -> AgentAction:

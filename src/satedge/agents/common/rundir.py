@@ -33,7 +33,6 @@ from satedge.agents.common.checkpoint import (
     save_checkpoint,
 )
 from satedge.agents.common.logger import MetricLogger
-from satedge.agents.common.protocol import Agent
 from satedge.agents.common.seeding import RunSeeds, make_seeds
 from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.sim.state import SlotState
@@ -132,7 +131,7 @@ class RunDir:
 
     def save(
         self,
-        agent: Agent,
+        agent: Stateful,
         buffer: Stateful,
         env: MllmOffloadVectorEnv,
         rng: np.random.Generator,
@@ -159,7 +158,7 @@ class RunDir:
 
     def restore(
         self,
-        agent: Agent,
+        agent: Stateful,
         buffer: Stateful,
         env: MllmOffloadVectorEnv,
         rng: np.random.Generator,
@@ -175,6 +174,10 @@ class RunDir:
         rng.bit_generator.state = state["rng"]
         counters.update({k: int(v) for k, v in state["counters"].items()})
         return env.observe(), {"action_mask": env.state.mask}
+
+    def checkpoint_steps(self) -> int:
+        """Environment steps the checkpoint has reached (it must exist)."""
+        return int(self._load()["counters"]["env_steps"])
 
     def load_agent_state(self) -> dict[str, Any]:
         """The agent part of the checkpoint (for evaluation)."""

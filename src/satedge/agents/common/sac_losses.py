@@ -49,7 +49,7 @@ def _plogp(probs: Tensor, log_probs: Tensor) -> Tensor:
 
 
 def continuous_temperature_loss(
-    log_alpha: Tensor, log_prob: Tensor, target_entropy: float
+    log_alpha: Tensor, log_prob: Tensor, target_entropy: float, *, per_state: bool = False
 ) -> Tensor:
     """SAC temperature loss for a continuous policy (Haarnoja et al. 2018b, Eq. 18, in log alpha).
 
@@ -62,15 +62,19 @@ def continuous_temperature_loss(
         log_alpha: [] learnable log temperature.
         log_prob: [B] log-probability of the sampled actions (tanh-corrected), summed over dims.
         target_entropy: nats, e.g. :func:`default_target_entropy_continuous`.
+        per_state: return the [B] terms instead of their mean (a seed-batched agent passes a
+            [B] ``log_alpha``, each seed's on its rows, and averages per seed).
 
     Returns:
-        [] loss.
+        [] loss ([B] with ``per_state``).
     """
-    return -(log_alpha * (log_prob + target_entropy).detach()).mean()
+    terms = -(log_alpha * (log_prob + target_entropy).detach())
+    return terms if per_state else terms.mean()
 
 
 def discrete_temperature_loss(
-    log_alpha: Tensor, probs: Tensor, log_probs: Tensor, target_entropy: float | Tensor
+    log_alpha: Tensor, probs: Tensor, log_probs: Tensor, target_entropy: float | Tensor, *,
+    per_state: bool = False
 ) -> Tensor:
     """SAC temperature loss with the exact expectation over K categoricals (Christodoulou 2019).
 
@@ -84,12 +88,15 @@ def discrete_temperature_loss(
         log_probs: [B, K, S] their logs (masked entries may be -inf).
         target_entropy: per-state total over K, nats: a float or [B] (from
             :func:`target_entropy_discrete_masked`); a [B] target acts as its batch mean.
+        per_state: return the [B] terms instead of their mean (see
+            :func:`continuous_temperature_loss`).
 
     Returns:
-        [] loss.
+        [] loss ([B] with ``per_state``).
     """
     entropy = -_plogp(probs, log_probs).sum(dim=(-2, -1))
-    return (log_alpha * (entropy - target_entropy).detach()).mean()
+    terms = log_alpha * (entropy - target_entropy).detach()
+    return terms if per_state else terms.mean()
 
 
 def soft_q_target(
