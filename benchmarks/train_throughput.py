@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -59,12 +59,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from env_step import cpu_model  # benchmarks/ is on sys.path when a script in it runs
+from satedge.agents.adsac import AdSac
 from satedge.agents.common.buffers import ReplayBatch, ReplayBuffer
-from satedge.agents.common.offpolicy import unavailable_action_samples
+from satedge.agents.common.offpolicy import collect, sample_seeds, uniform_actions
 from satedge.agents.common.onpolicy import OnPolicyConfig, ReturnNormaliser, learn, rollout_step
-from satedge.agents.common.protocol import AgentAction, to_env_action
+from satedge.agents.common.protocol import AgentAction
 from satedge.agents.common.seeding import make_seeds
-from satedge.agents.heuristics import uniform_feasible_servers
 from satedge.agents.registry import algorithm_spec, build_agent
 from satedge.envs import MllmOffloadEnv, MllmOffloadVectorEnv, spawn_seeds
 from satedge.envs.encoding import observation_size
@@ -77,46 +77,54 @@ MATMULS = (ATEN.mm.default, ATEN.addmm.default, ATEN.bmm.default)
 
 # -- our training steps -------------------------------------------------------------------
 class OffPolicyStepper:
-    """AD-SAC's training step on one environment (the off-policy loop's body, one update per
-    environment step), warmed up past ``learning_starts`` with uniform actions."""
+    """AD-SAC's training step (the off-policy loop's body: act, ``collect``, one update per
+    environment transition), warmed up past ``learning_starts`` with uniform actions.
 
-    def __init__(self, scenario: Scenario, seed: int, learning_starts: int) -> None:
+    ``n_seeds > 1`` trains seeds ``seed ... seed + n_seeds - 1`` seed-batched (stacked
+    networks, ``n_envs`` environments each), as ``train_seeds`` does."""
+
+    def __init__(self, scenario: Scenario, seed: int, learning_starts: int, n_seeds: int = 1,
+                 n_envs: int = 1, overrides: dict[str, Any] | None = None) -> None:
         sc = self.sc = scenario
-        k, s, cont = sc.n_iotds, sc.n_servers, sc.n_iotds + 2 * sc.n_uavs
-        seeds = make_seeds(seed)
-        self.agent, cfg = build_agent("adsac", observation_size(sc), k, s, cont, seeds.torch)
+        k, s, self.cont = sc.n_iotds, sc.n_servers, sc.n_iotds + 2 * sc.n_uavs
+        all_seeds = [make_seeds(seed + i) for i in range(n_seeds)]
+        agents = [build_agent("adsac", observation_size(sc), k, s, self.cont, x.torch,
+                              overrides) for x in all_seeds]
+        cfg = agents[0][1]
+        self.agent = agents[0][0] if n_seeds == 1 else \
+            AdSac.seed_batched([cast(AdSac, a) for a, _ in agents])
         self.batch_size, self.unavailable = cfg["batch_size"], cfg["unavailable_samples"]
-        self.buffer = ReplayBuffer(cfg["buffer_size"], observation_size(sc), k, s, cont)
-        self.env = MllmOffloadVectorEnv(1, sc)
-        self.rng = seeds.buffer
-        self.obs, self.info = self.env.reset(seed=seeds.env)
-        while len(self.buffer) < max(learning_starts, self.batch_size):
-            mask = self.info["action_mask"]
-            self._transition(AgentAction(uniform_feasible_servers(mask, self.rng),
-                                         self.rng.uniform(-1, 1, (1, cont)).astype(np.float32)))
+        self.buffers = [ReplayBuffer(cfg["buffer_size"], observation_size(sc), k, s,
+                                     self.cont) for _ in all_seeds]
+        self.n_envs = n_envs
+        self.env = MllmOffloadVectorEnv(n_seeds * n_envs, sc)
+        self.rngs = [x.buffer for x in all_seeds]
+        self.blocks = [slice(i * n_envs, (i + 1) * n_envs) for i in range(n_seeds)]
+        self.obs, self.info = self.env.reset(
+            seed=[e for x in all_seeds for e in spawn_seeds(x.env, n_envs)])
+        while min(len(b) for b in self.buffers) < max(learning_starts, self.batch_size):
+            self._transition(uniform_actions(self.info["action_mask"], self.cont, self.rngs,
+                                             self.blocks))
+
+    @property
+    def buffer(self) -> ReplayBuffer:
+        return self.buffers[0]
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self.rngs[0]
 
     def _transition(self, action: AgentAction) -> None:
-        env, state, mask = self.env, self.env.state, self.info["action_mask"]
-        assert state is not None
-        nxt, reward, term, _, infos = env.step(to_env_action(action, self.sc.n_iotds,
-                                                             self.sc.n_uavs))
-        real_next = infos.get("final_obs", nxt)
-        done_info = infos.get("final_info", infos)
-        next_mask = done_info["action_mask"]
-        self.buffer.add(self.obs, action.discrete, action.continuous, reward, real_next, term,
-                        mask, next_mask, done_info["reward_per_task"])
-        if self.unavailable:
-            has, a_d, r_u, r_uk = unavailable_action_samples(env, state, action, self.rng)
-            if has.any():
-                self.buffer.add(self.obs[has], a_d[has], action.continuous[has], r_u[has],
-                                real_next[has], term[has], mask[has], next_mask[has], r_uk[has])
-        self.obs, self.info = nxt, infos
+        self.obs, _, _, self.info = collect(self.env, self.obs, self.info["action_mask"], action,
+                                            self.buffers, self.rngs, self.unavailable)
 
     def run(self, steps: int) -> int:
+        """``steps`` vector steps; returns the environment transitions per seed."""
         for _ in range(steps):
             self._transition(self.agent.act(self.obs, self.info["action_mask"]))
-            self.agent.update(self.buffer.sample(self.batch_size, self.rng))
-        return steps
+            for _ in range(self.n_envs):
+                self.agent.update(sample_seeds(self.buffers, self.batch_size, self.rngs))
+        return steps * self.n_envs
 
 
 class OnPolicyStepper:

@@ -10,7 +10,7 @@ Commands:
     satedge profile --model SHAPE|DIR --out FILE.csv [...]   (see satedge.profiling.commands)
     satedge zoo fit ENTRY [ENTRY ...] --hardware NAME [--out FILE.csv] [...]
     satedge reproduce [--preset quick|standard|paper] [--figures 3,7] [--backend local|ray]
-                      [--address ADDR] [--workers N] --out DIR
+                      [--address ADDR] [--workers N] [--seed-batch N] --out DIR
     satedge plot DIR
     satedge render [--policy random|greedy|DIR] [--preset NAME] [--set key=value ...]
                    [--seed S] [--slots N] [--fps F] --out FILE.gif
@@ -140,6 +140,10 @@ def _add_reproduce_parsers(sub: Any) -> None:
                           "local cluster")
     rep.add_argument("--workers", type=_positive_int, default=None,
                      help="parallel runs (default: the CPUs available)")
+    rep.add_argument("--seed-batch", type=_positive_int, default=None, metavar="N",
+                     help="train up to N seeds of one AD-SAC configuration in one process, "
+                          "seed-batched (1: never); default: batch only when runs outnumber "
+                          "workers")
     rep.add_argument("--out", required=True, help="sweep directory (created, or resumed)")
     rep.add_argument("--no-progress", action="store_true", help="no line per finished run")
     plot = sub.add_parser("plot", help="redraw the figures and REPORT.md of a sweep directory "
@@ -236,7 +240,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     failed = None
     try:
         run_sweep(figures, args.preset, args.out, backend=args.backend, address=args.address,
-                  workers=args.workers, progress=not args.no_progress)
+                  workers=args.workers, progress=not args.no_progress,
+                  seed_batch=args.seed_batch)
     except SweepError as err:  # report what finished, then fail
         failed = str(err)
     report = write_report(args.out)

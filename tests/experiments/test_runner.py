@@ -32,7 +32,7 @@ from satedge.experiments.results import (
     read_run_result,
     write_run_result,
 )
-from satedge.experiments.runner import SweepError, execute_run, run_sweep
+from satedge.experiments.runner import SweepError, execute_run, run_sweep, seed_batches
 from satedge.experiments.spec import PRESETS, FigureSpec, load_spec
 
 BUDGET = {"seeds": [0], "episodes": 4, "eval_episodes": 2, "eval_every_episodes": 4,
@@ -275,3 +275,36 @@ def test_arguments_are_checked(tmp_path: Path) -> None:
         run_sweep([spec], "quick", tmp_path, figures=[9])
     with pytest.raises(ValueError, match="unknown preset 'fast'"):
         run_sweep([spec], "fast", tmp_path)
+    with pytest.raises(ValueError, match="seed_batch=0 must be at least 1"):
+        run_sweep([spec], "quick", tmp_path, seed_batch=0)
+
+
+def test_seed_batches_group_seeds_of_one_configuration(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(tmp_path / "sb.yaml", "sb", ["adsac", "d3qn", "random"],
+                                seeds=[0, 1, 2], values=[3, 4]))
+    runs = spec.expand("quick")
+    jobs = seed_batches(runs, workers=2, seed_batch=2)
+    assert sorted(r.key for job in jobs for r in job) == sorted(r.key for r in runs)
+    for job in jobs:
+        if len(job) > 1:  # AD-SAC only, same x, distinct seeds
+            assert {r.method for r in job} == {"adsac"} and len({r.x for r in job}) == 1
+            assert len({r.seed for r in job}) == len(job) <= 2
+    assert sorted(len(j) for j in jobs if j[0].method == "adsac") == [1, 1, 2, 2]
+    assert all(len(j) == 1 for j in seed_batches(runs, workers=2, seed_batch=1))
+    # auto: batches only as large as keeps the workers busy
+    assert all(len(j) == 1 for j in seed_batches(runs, workers=len(runs), seed_batch=None))
+    auto = seed_batches(runs, workers=2, seed_batch=None)
+    assert max(len(j) for j in auto) == 3 and len(auto) < len(runs)
+
+
+@pytest.mark.slow
+def test_a_seed_batched_sweep_matches_separate_runs(tmp_path: Path) -> None:
+    path = write_spec(tmp_path / "sc.yaml", "sc", ["adsac"], seeds=[0, 1])
+    apart = run_sweep([load_spec(path)], "quick", tmp_path / "apart", workers=1,
+                      progress=False, seed_batch=1)
+    together = run_sweep([load_spec(path)], "quick", tmp_path / "together", workers=1,
+                         progress=False, seed_batch=2)
+    assert sorted(apart["runs"]) == sorted(together["runs"])
+    a, b = load_finals(tmp_path / "apart"), load_finals(tmp_path / "together")
+    for col in ("cost_per_slot", "latency_s", "episode_return"):
+        assert np.allclose(a.sort_values("seed")[col], b.sort_values("seed")[col], rtol=1e-3)

@@ -1,9 +1,10 @@
 """Executors of a sweep: a local process pool or Ray tasks, behind one interface.
 
-Both run ``fn(run, run_dir)`` in worker processes with one torch thread each and yield
-``(job index, result or the exception it raised)`` as runs finish; :func:`satedge.experiments.
-runner.run_sweep` alone turns the results into files. :func:`ray_session` either joins a running
-cluster or starts a private local one that listens on 127.0.0.1 only.
+Both run ``fn(run, run_dir)`` (or ``fn(runs, run_dirs)`` for a batch of seeds) in worker
+processes with one torch thread each and yield ``(job index, result or the exception it raised)``
+as jobs finish; :func:`satedge.experiments.runner.run_sweep` alone turns the results into files.
+:func:`ray_session` either joins a running cluster or starts a private local one that listens on
+127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Any
 
-from satedge.experiments.runspec import RunSpec
-
 __all__ = ["cpu_count", "local_results", "ray_results", "ray_session"]
 
-RunFn = Callable[[RunSpec, str], Any]
+Job = tuple[Any, Any]
+"""``(what to run, where)``: a run and its directory, or a tuple of runs and of directories."""
+RunFn = Callable[[Any, Any], Any]
 _RAY_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
@@ -29,7 +30,7 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def local_results(fn: RunFn, jobs: Sequence[tuple[RunSpec, str]], workers: int
+def local_results(fn: RunFn, jobs: Sequence[Job], workers: int
                   ) -> Iterator[tuple[int, Any]]:
     """``fn(run, run_dir)`` of every job on a spawn-context process pool of ``workers``
     processes (one torch thread each); yields (job index, result or exception) as runs end."""
@@ -85,7 +86,7 @@ def ray_session(address: str | None, workers: int) -> Iterator[Any]:
             os.environ[_RAY_CLUSTER_ENV] = old_env
 
 
-def ray_results(fn: RunFn, jobs: Sequence[tuple[RunSpec, str]], address: str | None,
+def ray_results(fn: RunFn, jobs: Sequence[Job], address: str | None,
                 workers: int, max_retries: int) -> Iterator[tuple[int, Any]]:
     """``fn(run, run_dir)`` of every job as Ray tasks (one CPU each, at most ``workers`` in
     flight, retried ``max_retries`` times when a worker or node dies); yields like

@@ -25,7 +25,9 @@ sweep at a time may write a directory (``.sweep.lock``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -50,9 +52,13 @@ from satedge.experiments.results import (
 from satedge.experiments.spec import PRESETS, FigureSpec, RunSpec, load_spec
 from satedge.sim.state import TaskStatus
 
-__all__ = ["BACKENDS", "RunOutput", "SweepError", "execute_run", "run_sweep"]
+__all__ = ["AUTO_SEED_BATCH_MAX", "BACKENDS", "RunOutput", "SweepError", "execute_run",
+           "execute_runs", "run_sweep", "seed_batches"]
 
 BACKENDS = ("local", "ray")
+AUTO_SEED_BATCH_MAX = 4
+"""Largest seed batch the runner forms by itself (``seed_batch=None``); see
+:func:`seed_batches` and docs/performance.md for the measurements behind it."""
 _EVAL_CURVE_KEYS = ("episode_return", "cost_per_slot", "latency_s", "energy_j_per_slot",
                     "deadline_miss_rate")
 _STATUS_NAMES = {s.value: s.name.lower() for s in TaskStatus}
@@ -85,37 +91,73 @@ def execute_run(run: RunSpec, run_dir: str) -> RunOutput:
     """Train (learners; resuming from ``run_dir``) and evaluate one run on its held-out seeds."""
     import torch
 
-    from satedge.agents.common.logger import read_metrics
     from satedge.agents.common.seeding import make_seeds
     from satedge.agents.heuristics import make_policy
-    from satedge.experiments.evaluate import AgentPolicy, evaluate
-    from satedge.experiments.train import load_trained_agent, train
+    from satedge.experiments.evaluate import evaluate
+    from satedge.experiments.train import train
 
     torch.set_num_threads(1)  # parallelism comes from processes
     t0 = time.perf_counter()
     scenario = run.resolve_scenario()
-    eval_seed = make_seeds(run.seed).eval[0]  # the seed train() evaluates on
-    train_final, resumed = None, False
     if run.kind == "policy":
-        result = evaluate(make_policy(run.method), scenario, run.eval_episodes, eval_seed,
-                          record_tasks=True)
+        result = evaluate(make_policy(run.method), scenario, run.eval_episodes,
+                          make_seeds(run.seed).eval[0], record_tasks=True)
         curves = [{"step": 0, "episodes": 0,
                    **{f"eval/{k}": float(result[k]) for k in _EVAL_CURVE_KEYS}}]
-    else:
-        resumed = (Path(run_dir) / "checkpoint.pt").exists()
-        train_final = train(run.method, scenario, run.seed, run.episodes, run_dir,
-                            overrides=run.overrides, progress=False)
-        agent, _ = load_trained_agent(run_dir)
-        result = evaluate(AgentPolicy(agent), scenario, run.eval_episodes, eval_seed,
-                          record_tasks=True)
-        n_envs = int(_run_json(run_dir)["identity"]["loop"]["n_envs"])
-        curves = [{**r, "episodes": int(r["step"]) * n_envs // scenario.episode_slots}
-                  for r in read_metrics(run_dir)]
+        return _output(run, result, curves, time.perf_counter() - t0, False, None)
+    resumed = (Path(run_dir) / "checkpoint.pt").exists()
+    train_final = train(run.method, scenario, run.seed, run.episodes, run_dir,
+                        overrides=run.overrides, progress=False)
+    return _evaluate_learner(run, run_dir, train_final, resumed, t0)
+
+
+def execute_runs(runs: tuple[RunSpec, ...], run_dirs: tuple[str, ...]) -> list[RunOutput]:
+    """Several runs in one worker: one run as :func:`execute_run`; seeds of one learner
+    configuration trained together, seed-batched (``train_seeds``), then each evaluated. A
+    run's ``wall_s`` is its share of the batch's time."""
+    if len(runs) == 1:
+        return [execute_run(runs[0], run_dirs[0])]
+    import torch
+
+    from satedge.experiments.train import train_seeds
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    first = runs[0]
+    resumed = [(Path(d) / "checkpoint.pt").exists() for d in run_dirs]
+    finals = train_seeds(first.method, first.resolve_scenario(), [r.seed for r in runs],
+                         first.episodes, list(run_dirs), overrides=first.overrides,
+                         progress=False)
+    outputs = [_evaluate_learner(run, d, final, res, time.perf_counter())
+               for run, d, final, res in zip(runs, run_dirs, finals, resumed, strict=True)]
+    share = (time.perf_counter() - t0) / len(runs)
+    return [dataclasses.replace(o, wall_s=share) for o in outputs]
+
+
+def _evaluate_learner(run: RunSpec, run_dir: str, train_final: dict[str, Any] | None,
+                      resumed: bool, t0: float) -> RunOutput:
+    """Evaluate a trained run on its held-out seeds (with the evaluation's task records)."""
+    from satedge.agents.common.logger import read_metrics
+    from satedge.agents.common.seeding import make_seeds
+    from satedge.experiments.evaluate import AgentPolicy, evaluate
+    from satedge.experiments.train import load_trained_agent
+
+    scenario = run.resolve_scenario()
+    agent, _ = load_trained_agent(run_dir)
+    result = evaluate(AgentPolicy(agent), scenario, run.eval_episodes,
+                      make_seeds(run.seed).eval[0], record_tasks=True)  # train()'s seed
+    n_envs = int(_run_json(run_dir)["identity"]["loop"]["n_envs"])
+    curves = [{**r, "episodes": int(r["step"]) * n_envs // scenario.episode_slots}
+              for r in read_metrics(run_dir)]
+    return _output(run, result, curves, time.perf_counter() - t0, resumed, train_final)
+
+
+def _output(run: RunSpec, result: dict[str, Any], curves: list[dict[str, Any]], wall_s: float,
+            resumed: bool, train_final: dict[str, Any] | None) -> RunOutput:
     tasks = result.pop("task_records")
     metrics = {k: int(v) if isinstance(v, (int, np.integer)) else float(v)
                for k, v in result.items()}
-    return RunOutput(run.key, metrics, curves, tasks,
-                     time.perf_counter() - t0, resumed, train_final, _versions())
+    return RunOutput(run.key, metrics, curves, tasks, wall_s, resumed, train_final, _versions())
 
 
 def _run_json(run_dir: str) -> dict[str, Any]:
@@ -215,7 +257,7 @@ def run_sweep(specs_or_figures: Iterable[FigureSpec | str | int | Path] | Figure
               preset: str, out: str | os.PathLike[str], backend: str = "local",
               address: str | None = None, workers: int | None = None,
               figures: Iterable[str | int] | None = None, progress: bool = True,
-              max_retries: int = 3) -> dict[str, Any]:
+              max_retries: int = 3, seed_batch: int | None = None) -> dict[str, Any]:
     """Run what is missing of ``preset`` for the given figure specs (or figure ids) into ``out``.
 
     Args:
@@ -229,6 +271,9 @@ def run_sweep(specs_or_figures: Iterable[FigureSpec | str | int | Path] | Figure
         figures: keep only these figure ids of ``specs_or_figures``.
         progress: print one line per finished run.
         max_retries: Ray only: retries of a run whose worker or node died.
+        seed_batch: most seeds of one learner configuration trained together in one process
+            (seed-batched, for algorithms that support it); 1 never batches; ``None`` decides
+            by :func:`seed_batches` (batches only when runs outnumber workers).
 
     Returns:
         The manifest (also in ``out/manifest.json``).
@@ -240,6 +285,8 @@ def run_sweep(specs_or_figures: Iterable[FigureSpec | str | int | Path] | Figure
         raise ValueError(f"backend={backend!r} is not allowed; choose one of {list(BACKENDS)}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
+    if seed_batch is not None and seed_batch < 1:
+        raise ValueError(f"seed_batch={seed_batch} must be at least 1")
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
     if address is not None and backend != "ray":
@@ -249,22 +296,62 @@ def run_sweep(specs_or_figures: Iterable[FigureSpec | str | int | Path] | Figure
     (out / "runs").mkdir(parents=True, exist_ok=True)
     with _lock(out):
         manifest, todo, labels = _prepare(out, specs, preset, backend)
-        jobs = [(run, str(out / "runs" / run.key)) for run in todo]
-        n_workers = min(workers or cpu_count(), max(len(jobs), 1))
-        if backend == "ray" and address is not None and workers is None:
-            n_workers = len(jobs)  # the cluster's CPUs decide how many run at once
+        cluster = backend == "ray" and address is not None and workers is None
+        n_workers = min(workers or cpu_count(), max(len(todo), 1))
+        if seed_batch is None and cluster:
+            seed_batch = 1  # a cluster's CPUs run the seeds side by side
+        groups = seed_batches(todo, n_workers, seed_batch)
+        jobs = [(tuple(g), tuple(str(out / "runs" / r.key) for r in g)) for g in groups]
+        n_workers = len(jobs) if cluster else min(n_workers, max(len(jobs), 1))
         if progress:
+            batched = sum(len(g) for g in groups if len(g) > 1)
             print(f"sweep {preset} -> {out}: {len(manifest['last_sweep']['skipped'])} runs done "
-                  f"before, {len(jobs)} to run ({backend}, {n_workers} at a time)", flush=True)
-        results = (local_results(execute_run, jobs, n_workers) if backend == "local"
-                   else ray_results(execute_run, jobs, address, n_workers, max_retries))
+                  f"before, {len(todo)} to run ({backend}, {n_workers} at a time"
+                  + (f"; {batched} of them seed-batched, {sum(len(g) > 1 for g in groups)} "
+                     "batches" if batched else "") + ")", flush=True)
+        results = (local_results(execute_runs, jobs, n_workers) if backend == "local"
+                   else ray_results(execute_runs, jobs, address, n_workers, max_retries))
         _collect(out, manifest, jobs, labels, results if jobs else iter(()), progress)
     failed = manifest["last_sweep"]["failed"]
     if failed:
         first = manifest["runs"][failed[0]]["error"]
-        raise SweepError(f"{len(failed)} of {len(jobs)} runs failed (first: {first}); see "
+        raise SweepError(f"{len(failed)} of {len(todo)} runs failed (first: {first}); see "
                          f"{out / MANIFEST_FILE}", manifest)
     return manifest
+
+
+def seed_batches(runs: list[RunSpec], workers: int, seed_batch: int | None
+                 ) -> list[list[RunSpec]]:
+    """The runs as jobs: seeds of one learner configuration whose algorithm trains seed-batched
+    share a job (at most ``seed_batch`` per job), other runs have one each; order kept (a
+    batch takes its first run's place).
+
+    ``seed_batch=None`` (auto) batches only what pays off on a shared CPU pool: one process
+    with S seeds is cheaper per seed than S processes, but runs on one core, so batches are
+    made only as large as needed to keep about ``workers`` jobs busy: ``ceil(runs / workers)``
+    seeds, at most :data:`AUTO_SEED_BATCH_MAX` (docs/performance.md).
+    """
+    from satedge.experiments.train import supports_seed_batching
+
+    if seed_batch is None:
+        size = min(AUTO_SEED_BATCH_MAX, max(1, math.ceil(len(runs) / max(workers, 1))))
+    else:
+        size = seed_batch
+    jobs: list[list[RunSpec]] = []
+    open_batch: dict[str, list[RunSpec]] = {}
+    for run in runs:
+        if size > 1 and run.kind == "learner" and supports_seed_batching(run.method):
+            ident = {k: v for k, v in run.identity().items() if k != "seed"}
+            config = json.dumps(ident, sort_keys=True, default=str)
+            batch = open_batch.get(config)
+            if batch is not None and len(batch) < size:
+                batch.append(run)
+                continue
+            open_batch[config] = [run]
+            jobs.append(open_batch[config])
+        else:
+            jobs.append([run])
+    return jobs
 
 
 def _prepare(out: Path, specs: list[FigureSpec], preset: str, backend: str
@@ -291,24 +378,27 @@ def _prepare(out: Path, specs: list[FigureSpec], preset: str, backend: str
     return manifest, sorted(todo, key=_cost, reverse=True), labels
 
 
-def _collect(out: Path, manifest: dict[str, Any], jobs: list[tuple[RunSpec, str]],
+def _collect(out: Path, manifest: dict[str, Any],
+             jobs: list[tuple[tuple[RunSpec, ...], tuple[str, ...]]],
              labels: dict[str, list[dict[str, Any]]],
              results: Iterator[tuple[int, Any]], progress: bool) -> None:
     """Store every finished run's results and keep the manifest current."""
     sweep = manifest["last_sweep"]
-    for count, (i, output) in enumerate(results, start=1):
-        run = jobs[i][0]
-        entry = manifest["runs"][run.key]
-        if isinstance(output, BaseException):
-            entry.update(status="failed", error=f"{type(output).__name__}: {output}")
-            sweep["failed"].append(run.key)
-        else:
-            _store(out, run, labels[run.key], output)
-            entry.update(status="done", wall_s=output.wall_s, error=None)
-            sweep["executed"].append(run.key)
-        write_json_atomic(out / MANIFEST_FILE, manifest)
-        if progress:
-            print(_progress_line(count, len(jobs), run, entry), flush=True)
+    total, count = sum(len(job[0]) for job in jobs), 0
+    for i, outputs in results:
+        for j, run in enumerate(jobs[i][0]):
+            count += 1
+            entry = manifest["runs"][run.key]
+            if isinstance(outputs, BaseException):
+                entry.update(status="failed", error=f"{type(outputs).__name__}: {outputs}")
+                sweep["failed"].append(run.key)
+            else:
+                _store(out, run, labels[run.key], outputs[j])
+                entry.update(status="done", wall_s=outputs[j].wall_s, error=None)
+                sweep["executed"].append(run.key)
+            write_json_atomic(out / MANIFEST_FILE, manifest)
+            if progress:
+                print(_progress_line(count, total, run, entry), flush=True)
     sweep["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_json_atomic(out / MANIFEST_FILE, manifest)
 

@@ -31,8 +31,16 @@ from satedge.envs.encoding import reward as env_reward
 from satedge.envs.vector import MllmOffloadVectorEnv, spawn_seeds
 from satedge.sim.state import SlotState
 
-__all__ = ["OffPolicyConfig", "SeedBatchedAgent", "train_off_policy", "train_off_policy_seeds",
-           "unavailable_action_samples"]
+__all__ = [
+    "OffPolicyConfig",
+    "SeedBatchedAgent",
+    "collect",
+    "sample_seeds",
+    "train_off_policy",
+    "train_off_policy_seeds",
+    "unavailable_action_samples",
+    "uniform_actions",
+]
 
 
 @dataclass(frozen=True)
@@ -207,37 +215,21 @@ def train_off_policy_seeds(
     t0, steps0 = time.perf_counter(), counters["env_steps"]
     metrics: dict[str, Any] = {}
     while counters["episodes"] < cfg.episodes:
-        state = env.state
-        assert state is not None
         mask = info["action_mask"]
         if counters["env_steps"] * n < cfg.learning_starts:
-            action = _uniform_actions(mask, cont, rngs, blocks)
+            action = uniform_actions(mask, cont, rngs, blocks)
         else:
             action = agent.act(obs, mask)
-        next_obs, reward, term, trunc, infos = env.step(
-            to_env_action(action, sc.n_iotds, sc.n_uavs)
-        )
+        next_obs, reward, trunc, infos = collect(env, obs, mask, action, buffers, rngs,
+                                                 cfg.unavailable_samples)
         done_info = infos.get("final_info", infos)
-        real_next = infos["final_obs"] if "final_obs" in infos else next_obs
-        next_mask = done_info["action_mask"]
-        for buffer, rows in zip(buffers, blocks, strict=True):
-            buffer.add(obs[rows], action.discrete[rows], action.continuous[rows], reward[rows],
-                       real_next[rows], term[rows], mask[rows], next_mask[rows],
-                       done_info["reward_per_task"][rows])
-        if cfg.unavailable_samples:
-            has, a_d, r_u, r_uk = unavailable_action_samples(env, state, action, rngs)
-            for buffer, rows in zip(buffers, blocks, strict=True):
-                h = np.flatnonzero(has[rows]) + rows.start
-                if len(h):
-                    buffer.add(obs[h], a_d[h], action.continuous[h], r_u[h], real_next[h],
-                               term[h], mask[h], next_mask[h], r_uk[h])
         for acc, rows in zip(stats, blocks, strict=True):
             _episode_stats(done_info, acc, rows)
         ep_return += reward
         counters["env_steps"] += 1
         if all(len(b) >= max(cfg.batch_size, cfg.learning_starts) for b in buffers):
             for _ in range(round(cfg.updates_per_transition * n)):
-                metrics = agent.update(_sample(buffers, cfg.batch_size, rngs))
+                metrics = agent.update(sample_seeds(buffers, cfg.batch_size, rngs))
                 counters["updates"] += 1
         else:
             metrics = {}
@@ -285,8 +277,44 @@ def _env_rows(env: MllmOffloadVectorEnv, rows: slice, n_seeds: int) -> Any:
     return env if n_seeds == 1 else _EnvRows(env, rows)
 
 
-def _sample(buffers: Sequence[ReplayBuffer], batch_size: int,
-            rngs: Sequence[np.random.Generator]) -> ReplayBatch:
+def collect(
+    env: MllmOffloadVectorEnv,
+    obs: NDArray[np.float32],
+    mask: NDArray[np.bool_],
+    action: AgentAction,
+    buffers: Sequence[ReplayBuffer],
+    rngs: Sequence[np.random.Generator],
+    unavailable_samples: bool,
+) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
+    """One environment step of the loop: step ``env`` with ``action`` (taken at ``obs``,
+    ``mask``), store each seed's transitions (and unavailable-action samples, drawn with its
+    RNG) in its buffer (seed s owns the s-th block of ``len(buffers)`` equal blocks of
+    environments). Returns (next observation, reward, truncated, infos) of ``env.step``."""
+    state = env.state
+    assert state is not None
+    sc = env.scenario
+    per = env.num_envs // len(buffers)
+    blocks = [slice(s * per, (s + 1) * per) for s in range(len(buffers))]
+    next_obs, reward, term, trunc, infos = env.step(to_env_action(action, sc.n_iotds, sc.n_uavs))
+    done_info = infos.get("final_info", infos)
+    real_next = infos["final_obs"] if "final_obs" in infos else next_obs
+    next_mask = done_info["action_mask"]
+    for buffer, rows in zip(buffers, blocks, strict=True):
+        buffer.add(obs[rows], action.discrete[rows], action.continuous[rows], reward[rows],
+                   real_next[rows], term[rows], mask[rows], next_mask[rows],
+                   done_info["reward_per_task"][rows])
+    if unavailable_samples:
+        has, a_d, r_u, r_uk = unavailable_action_samples(env, state, action, rngs)
+        for buffer, rows in zip(buffers, blocks, strict=True):
+            h = np.flatnonzero(has[rows]) + rows.start
+            if len(h):
+                buffer.add(obs[h], a_d[h], action.continuous[h], r_u[h], real_next[h],
+                           term[h], mask[h], next_mask[h], r_uk[h])
+    return next_obs, reward, trunc, infos
+
+
+def sample_seeds(buffers: Sequence[ReplayBuffer], batch_size: int,
+                 rngs: Sequence[np.random.Generator]) -> ReplayBatch:
     """One minibatch per seed, each from its own buffer and RNG, stacked seed after seed."""
     if len(buffers) == 1:
         return buffers[0].sample(batch_size, rngs[0], "cpu")
@@ -321,7 +349,7 @@ def _restore(agent: Agent, env: MllmOffloadVectorEnv, runs: Sequence[RunDir],
     return env.observe(), {"action_mask": env.state.mask}
 
 
-def _uniform_actions(mask: NDArray[np.bool_], cont: int, rngs: Sequence[np.random.Generator],
+def uniform_actions(mask: NDArray[np.bool_], cont: int, rngs: Sequence[np.random.Generator],
                      blocks: Sequence[slice]) -> AgentAction:
     """Warm-up actions, each seed's block from its own RNG."""
     if len(rngs) == 1:
