@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/method_table.py --run --out runs/methods     # train and evaluate (hours)
     python benchmarks/method_table.py --out runs/methods           # print the table again
+    python benchmarks/method_table.py --out runs/methods runs/methods_adsac   # several sweeps
 
 ``--run`` runs the three specs next to this file with the sweep runner (``standard`` preset:
 seeds 0-4, 8 evaluation episodes on each seed's held-out evaluation seeds; the runner skips
@@ -60,9 +61,9 @@ def _mean_ci(values: pd.Series, scale: float, fmt: str) -> str:
         + unit
 
 
-def table(out: Path) -> str:
-    """The markdown table of the sweep in ``out``."""
-    finals = load_finals(out)
+def table(outs: list[Path]) -> str:
+    """The markdown table of the sweeps in ``outs`` (their results together)."""
+    finals = pd.concat([load_finals(out) for out in outs], ignore_index=True)
     finals = finals.assign(objective=-finals.reward_per_slot)
     opt = finals[finals.method == "optimizer"].set_index("seed").objective
     finals = finals.assign(gap=finals.objective / finals.seed.map(opt) - 1.0)
@@ -85,12 +86,13 @@ def table(out: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/methods"))
+    parser.add_argument("--out", type=Path, nargs="+", default=[Path("runs/methods")],
+                        help="sweep directories (--run writes into the first)")
     parser.add_argument("--run", action="store_true", help="run what is missing first")
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
     if args.run:
-        run_sweep(SPECS, "standard", args.out, workers=args.workers)
+        run_sweep(SPECS, "standard", args.out[0], workers=args.workers)
     print(table(args.out))
 
 
