@@ -57,8 +57,8 @@ def _mean_ci(values: pd.Series, scale: float, fmt: str) -> str:
         return fmt.format(v.mean()) if len(v) else "-"
     half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
     unit = " %" if fmt.endswith(" %") else ""
-    return f"{fmt.removesuffix(' %').format(v.mean())} ± {fmt.removesuffix(' %').format(half)}" \
-        + unit
+    mean_fmt = fmt.removesuffix(" %")
+    return f"{mean_fmt.format(v.mean())} ± {mean_fmt.replace('+', '').format(half)}{unit}"
 
 
 def table(outs: list[Path]) -> str:
