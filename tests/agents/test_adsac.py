@@ -83,3 +83,16 @@ def test_cli_train_and_evaluate_a_run(tmp_path: Path, capsys: pytest.CaptureFixt
     assert result["cost_per_slot"] > 0 and result["episodes"] == 2
     assert main(["train", "--algo", "nosuch", "--seed", "0", "--episodes", "4", "--out",
                  str(tmp_path / "x")]) == 2
+
+
+def test_counterfactual_samples_train_and_leave_default_identities_alone(tmp_path: Path) -> None:
+    """The loop's ``counterfactual_samples`` trains, is recorded when set, and is left out of
+    the identity at its default 0, so run directories made before it existed still resume."""
+    train("adsac", TINY, 0, 4, tmp_path / "off", overrides=FAST, progress=False)
+    train("adsac", TINY, 0, 4, tmp_path / "on", overrides={**FAST, "counterfactual_samples": 2},
+          progress=False)
+    off = json.loads((tmp_path / "off" / "run.json").read_text())["identity"]["loop"]
+    on = json.loads((tmp_path / "on" / "run.json").read_text())["identity"]["loop"]
+    assert "counterfactual_samples" not in off and on["counterfactual_samples"] == 2
+    off_p, on_p = _params(tmp_path / "off"), _params(tmp_path / "on")
+    assert not all(torch.equal(off_p[k], on_p[k]) for k in off_p)

@@ -1,5 +1,6 @@
 """The off-policy training loop: any :class:`~satedge.agents.common.protocol.Agent` over the
-native vector environment, with replay, unavailable-action samples, evaluation on held-out seeds,
+native vector environment, with replay, unavailable-action and (optional) counterfactual samples,
+evaluation on held-out seeds,
 progress, and exact resumption from checkpoints.
 
 Checkpoints are written at episode boundaries (every sub-environment ends on the same step) and
@@ -35,6 +36,7 @@ __all__ = [
     "OffPolicyConfig",
     "SeedBatchedAgent",
     "collect",
+    "counterfactual_samples",
     "sample_seeds",
     "train_off_policy",
     "train_off_policy_seeds",
@@ -54,6 +56,7 @@ class OffPolicyConfig:
     learning_starts: int = 1_000
     updates_per_transition: float = 1.0
     unavailable_samples: bool = True
+    counterfactual_samples: int = 0
     eval_every_episodes: int = 20
     eval_episodes: int = 8
 
@@ -62,6 +65,8 @@ class OffPolicyConfig:
                      "eval_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        if self.counterfactual_samples < 0:
+            raise ValueError(f"counterfactual_samples={self.counterfactual_samples} must be >= 0")
         if self.learning_starts < 0 or not self.updates_per_transition >= 0:
             raise ValueError(f"learning_starts={self.learning_starts} and updates_per_transition="
                              f"{self.updates_per_transition} must be >= 0")
@@ -98,12 +103,50 @@ def unavailable_action_samples(
         g = rngs[b // per]
         k = g.choice(np.flatnonzero(active[b]))
         a_d[b, k] = g.choice(np.flatnonzero(~mask[b, k]))
-    env_act = to_env_action(
-        AgentAction(a_d, action.continuous), env.scenario.n_iotds, env.scenario.n_uavs
-    )
-    server, power, _ = env.decode(env_act)
+    return (has, a_d, *_rewards_of(env, state, a_d, action.continuous))
+
+
+def counterfactual_samples(
+    env: MllmOffloadVectorEnv,
+    state: SlotState,
+    action: AgentAction,
+    rng: np.random.Generator | Sequence[np.random.Generator],
+) -> tuple[NDArray[np.bool_], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """Counterfactual transitions with other feasible server choices (our extension of the
+    unavailable-action samples, ``counterfactual_samples`` copies per step; off by default).
+
+    For every environment with an active task, a number r of its active IoTDs, uniform in
+    1..(active IoTDs), is chosen at random and each is sent to a server drawn uniformly from its
+    feasible ones; the rest of the action is kept and the reward comes from the pure cost
+    function. As for the unavailable-action samples the next observation is exact, since server
+    choices do not change the next state. The copies show the critic joint assignments the
+    policy does not yet make, with their exact rewards (docs/agents.md, "Where AD-SAC loses").
+    Returns as :func:`unavailable_action_samples`.
+    """
+    mask = state.mask
+    active = state.tasks.active & mask.any(-1)
+    has = np.asarray(active.any(-1))
+    a_d = action.discrete.copy()
+    rngs = [rng] if isinstance(rng, np.random.Generator) else list(rng)
+    per = len(has) // len(rngs)
+    for b in np.flatnonzero(has):
+        g = rngs[b // per]
+        cand = np.flatnonzero(active[b])
+        for k in g.choice(cand, size=int(g.integers(1, len(cand) + 1)), replace=False):
+            a_d[b, k] = g.choice(np.flatnonzero(mask[b, k]))
+    return (has, a_d, *_rewards_of(env, state, a_d, action.continuous))
+
+
+def _rewards_of(env: MllmOffloadVectorEnv, state: SlotState, a_d: NDArray[np.int64],
+                continuous: NDArray[np.float32]) -> tuple[NDArray[np.float64],
+                                                          NDArray[np.float64]]:
+    """(reward [B], each task's share [B, K]) of the joint action (a_d, continuous) at
+    ``state``, from the simulator's pure cost function (nothing is stepped)."""
+    sc = env.scenario
+    server, power, _ = env.decode(to_env_action(AgentAction(a_d, continuous), sc.n_iotds,
+                                                sc.n_uavs))
     outcome = env.network.cost(state, server, power)
-    return has, a_d, env_reward(env.scenario, outcome), reward_per_task(env.scenario, outcome)
+    return env_reward(sc, outcome), reward_per_task(sc, outcome)
 
 
 def _episode_stats(infos: dict[str, Any], acc: dict[str, float],
@@ -221,7 +264,8 @@ def train_off_policy_seeds(
         else:
             action = agent.act(obs, mask)
         next_obs, reward, trunc, infos = collect(env, obs, mask, action, buffers, rngs,
-                                                 cfg.unavailable_samples)
+                                                 cfg.unavailable_samples,
+                                                 cfg.counterfactual_samples)
         done_info = infos.get("final_info", infos)
         for acc, rows in zip(stats, blocks, strict=True):
             _episode_stats(done_info, acc, rows)
@@ -285,11 +329,13 @@ def collect(
     buffers: Sequence[ReplayBuffer],
     rngs: Sequence[np.random.Generator],
     unavailable_samples: bool,
+    counterfactual: int = 0,
 ) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
     """One environment step of the loop: step ``env`` with ``action`` (taken at ``obs``,
-    ``mask``), store each seed's transitions (and unavailable-action samples, drawn with its
-    RNG) in its buffer (seed s owns the s-th block of ``len(buffers)`` equal blocks of
-    environments). Returns (next observation, reward, truncated, infos) of ``env.step``."""
+    ``mask``), store each seed's transitions (and unavailable-action samples and
+    ``counterfactual`` counterfactual samples, drawn with its RNG) in its buffer (seed s owns
+    the s-th block of ``len(buffers)`` equal blocks of environments). Returns (next
+    observation, reward, truncated, infos) of ``env.step``."""
     state = env.state
     assert state is not None
     sc = env.scenario
@@ -303,8 +349,9 @@ def collect(
         buffer.add(obs[rows], action.discrete[rows], action.continuous[rows], reward[rows],
                    real_next[rows], term[rows], mask[rows], next_mask[rows],
                    done_info["reward_per_task"][rows])
-    if unavailable_samples:
-        has, a_d, r_u, r_uk = unavailable_action_samples(env, state, action, rngs)
+    samplers = [unavailable_action_samples] * unavailable_samples
+    for sampler in samplers + [counterfactual_samples] * counterfactual:
+        has, a_d, r_u, r_uk = sampler(env, state, action, rngs)
         for buffer, rows in zip(buffers, blocks, strict=True):
             h = np.flatnonzero(has[rows]) + rows.start
             if len(h):

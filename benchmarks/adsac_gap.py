@@ -1,0 +1,246 @@
+"""Where a trained AD-SAC loses to the greedy heuristic: swap parts of the action, re-rank samples.
+
+Usage (the runs of ``benchmarks/specs/methods_adsac.yaml``, or any AD-SAC run directories)::
+
+    python benchmarks/adsac_gap.py runs/methods_adsac/runs/*/
+    python benchmarks/adsac_gap.py DIR [DIR ...] --episodes 8 --samples 32 128
+
+Every row evaluates one policy with :func:`satedge.experiments.evaluate.evaluate` on the run's
+own first evaluation seed and episodes (the protocol of the run's final evaluation, so the row
+``adsac`` reproduces ``summary.json``). The rows:
+
+- ``adsac``: the trained agent, deterministic (mode of each distribution);
+- ``+ greedy UAV moves``: its servers and powers, with greedy's UAV rule (move each UAV toward the
+  IoTDs AD-SAC sent to it);
+- ``+ greedy powers``: its servers and UAV moves, with greedy's powers for those servers;
+- ``+ greedy servers``: greedy's server choice, AD-SAC's powers and UAV moves;
+- ``+ greedy servers and powers``: only the UAV moves are AD-SAC's;
+- ``critic picks best of N``: the mode and N samples of the discrete policy (continuous part at
+  its mode), the one with the highest min-twin Q kept: what the learned critic can add at
+  decision time;
+- ``cost picks best of N`` (a probe, not a method: it uses the simulator's exact one-slot cost):
+  the same candidates ranked by the exact cost plus penalty, i.e. how good the actor's proposals
+  are when ranked perfectly for the slot;
+- ``greedy``: the heuristic itself.
+
+Then, on the states AD-SAC visits (its ``adsac`` row), its mode servers are compared with
+greedy's servers for the same state and continuous action: how often the exact one-slot cost
+prefers greedy's (server choices do not change the next state, so the one-slot cost ranks them
+exactly), and how often the critic's min-twin Q does.
+
+Mean over the runs and the per-run values are printed; the run takes about a minute per run
+directory on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from satedge.agents.adsac import AdSac, q_joint
+from satedge.agents.common.distributions import MaskedCategorical
+from satedge.agents.heuristics import GreedyPolicy, make_policy
+from satedge.envs.encoding import ObservationEncoder
+from satedge.experiments.evaluate import evaluate
+from satedge.experiments.train import load_trained_agent
+from satedge.sim.network import EdgeNetwork
+from satedge.sim.state import SlotState
+
+Action = dict[str, np.ndarray]
+
+
+class Probe:
+    """A policy built from a trained AD-SAC's distributions at each state and a rule ``pick``
+    that turns (network, state, candidate servers [N, B, K], continuous mode [B, D]) into the
+    environment action. Candidate 0 is the mode; 1..N are samples (fixed generator per call, so
+    the probe is a deterministic function of the state)."""
+
+    def __init__(self, agent: AdSac, samples: int,
+                 pick: Callable[[EdgeNetwork, SlotState, np.ndarray, np.ndarray, torch.Tensor],
+                                Action]) -> None:
+        self.agent, self.samples, self.pick = agent, samples, pick
+        self._encoders: dict[int, ObservationEncoder] = {}
+
+    def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
+        enc = self._encoders.setdefault(id(network), ObservationEncoder(network))
+        obs = torch.as_tensor(enc(state))
+        with torch.no_grad():
+            dd = self.agent._dist_d(self.agent.actor_d, obs, torch.as_tensor(state.mask))
+            dc = self.agent._dist_c(self.agent.actor_c, obs)
+            cands = [dd.mode()[None]]
+            if self.samples:
+                gen = torch.Generator().manual_seed(0)
+                logits = dd.logits.expand(self.samples, *dd.logits.shape)
+                cands.append(MaskedCategorical(logits).sample(gen))
+            servers = torch.cat(cands).numpy().astype(np.int64)
+            cont = dc.mode().numpy().astype(np.float64)
+        return self.pick(network, state, servers, cont, obs)
+
+
+def split(cont: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(powers [B, K] in [-1, 1], UAV moves [B, M, 2]) of a continuous action."""
+    return cont[:, :k], cont[:, k:].reshape(cont.shape[0], -1, 2)
+
+
+def swap(part: str, greedy: GreedyPolicy) -> Callable[..., Action]:
+    """Keep AD-SAC's mode action except ``part`` ("", "uav", "power", "server", "server+power"),
+    which comes from greedy."""
+    def pick(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: np.ndarray,
+             obs: torch.Tensor) -> Action:
+        power, uav = split(cont, network.scenario.n_iotds)
+        server = servers[0]
+        if part:
+            g = greedy.act(network, state, np.random.default_rng(0))
+            if "server" in part:
+                server = g["offload"]
+            if "power" in part:
+                power = g["power"]
+        if part == "uav":
+            uav = GreedyPolicy._uav_moves(network, state, server)
+        return {"offload": server, "power": power, "uav": uav}
+    return pick
+
+
+def by_critic(agent: AdSac) -> Callable[..., Action]:
+    """The candidate with the highest min-twin Q (continuous part at its mode)."""
+    def pick(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: np.ndarray,
+             obs: torch.Tensor) -> Action:
+        n, b, k = servers.shape
+        onehot = nn.functional.one_hot(torch.as_tensor(servers), agent.s).float()
+        onehot = onehot.reshape(n * b, k, agent.s)
+        obs_n = obs.repeat(n, 1)
+        cont_n = torch.as_tensor(cont, dtype=obs.dtype).repeat(n, 1)
+        with torch.no_grad():
+            q = torch.stack([q_joint(c(obs_n, cont_n, onehot), onehot)
+                             for c in agent.critics]).min(0).values
+        best = q.view(n, b).argmax(0).numpy()
+        power, uav = split(cont, k)
+        return {"offload": servers[best, np.arange(b)], "power": power, "uav": uav}
+    return pick
+
+
+class Preference:
+    """Records, per visited state with an active task, (Q and exact reward of AD-SAC's servers,
+    Q and exact reward of greedy's servers) while acting as AD-SAC's mode."""
+
+    def __init__(self, agent: AdSac, greedy: GreedyPolicy) -> None:
+        self.agent, self.greedy = agent, greedy
+        self.rows: list[np.ndarray] = []
+
+    def __call__(self, network: EdgeNetwork, state: SlotState, servers: np.ndarray,
+                 cont: np.ndarray, obs: torch.Tensor) -> Action:
+        sc = network.scenario
+        power, uav = split(cont, sc.n_iotds)
+        theirs = self.greedy.act(network, state, np.random.default_rng(0))["offload"]
+        lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
+        watts = lo + (power + 1.0) / 2.0 * (hi - lo)
+        c = torch.as_tensor(cont, dtype=obs.dtype)
+        cols = []
+        for srv in (servers[0], theirs):
+            onehot = nn.functional.one_hot(torch.as_tensor(srv), self.agent.s).float()
+            with torch.no_grad():
+                q = torch.stack([q_joint(cr(obs, c, onehot), onehot)
+                                 for cr in self.agent.critics]).min(0).values
+            out = network.cost(state, srv, watts)
+            cols += [q.numpy(), -(out.cost + out.penalty)]
+        self.rows.append(np.stack(cols, -1)[state.tasks.active.any(-1)])
+        return {"offload": servers[0], "power": power, "uav": uav}
+
+    def summary(self) -> dict[str, float]:
+        r = np.concatenate(self.rows)
+        differ = np.abs(r[:, 3] - r[:, 1]) > 1e-9
+        r = r[differ]
+        exact, critic = r[:, 3] - r[:, 1], r[:, 2] - r[:, 0]
+        return {"states": float(len(differ)), "differ": float(differ.mean()),
+                "exact_prefers_greedy": float((exact > 0).mean()),
+                "exact_gain": float(exact.mean()),
+                "critic_prefers_greedy": float((critic > 0).mean()),
+                "critic_agrees": float((np.sign(exact) == np.sign(critic)).mean())}
+
+
+def by_cost(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: np.ndarray,
+            obs: torch.Tensor) -> Action:
+    """The candidate with the lowest exact one-slot cost plus penalty (a probe)."""
+    n, b, k = servers.shape
+    sc = network.scenario
+    power, uav = split(cont, k)
+    lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
+    watts = np.tile(lo + (power + 1.0) / 2.0 * (hi - lo), (n, 1))
+    out = network.cost(state.take(np.tile(np.arange(b), n)), servers.reshape(n * b, k), watts)
+    best = (out.cost + out.penalty).reshape(n, b).argmin(0)
+    return {"offload": servers[best, np.arange(b)], "power": power, "uav": uav}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="AD-SAC run directories")
+    ap.add_argument("--episodes", type=int, default=8, help="evaluation episodes per run")
+    ap.add_argument("--samples", type=int, nargs="+", default=[32, 128],
+                    help="N for the best-of-N rows")
+    ap.add_argument("--json", type=Path, help="also write the per-run values here")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    greedy = make_policy("greedy")
+    assert isinstance(greedy, GreedyPolicy)
+    table: dict[str, list[dict[str, float]]] = {}
+    prefs: list[dict[str, float]] = []
+    def seed_of(run: Path) -> int:
+        return int(json.loads((run / "run.json").read_text())["seeds"]["seed"])
+
+    runs = sorted(args.runs, key=seed_of)
+    for run in runs:
+        agent, scenario = load_trained_agent(run)
+        if not isinstance(agent, AdSac):
+            raise SystemExit(f"{run}: not an AD-SAC run ({type(agent).__name__})")
+        seed = int(json.loads((run / "run.json").read_text())["seeds"]["eval"][0])
+        pref = Preference(agent, greedy)
+        rows: dict[str, Any] = {
+            "adsac": Probe(agent, 0, pref),
+            "+ greedy UAV moves": Probe(agent, 0, swap("uav", greedy)),
+            "+ greedy powers": Probe(agent, 0, swap("power", greedy)),
+            "+ greedy servers": Probe(agent, 0, swap("server", greedy)),
+            "+ greedy servers and powers": Probe(agent, 0, swap("server+power", greedy)),
+        }
+        for n in args.samples:
+            rows[f"critic picks best of {n}"] = Probe(agent, n, by_critic(agent))
+            rows[f"cost picks best of {n} (probe)"] = Probe(agent, n, by_cost)
+        rows["greedy"] = greedy
+        for name, policy in rows.items():
+            r = evaluate(policy, scenario, args.episodes, seed)
+            table.setdefault(name, []).append(r)
+            print(f"{run.name}: {name}: cost {r['cost_per_slot']:.2f}", flush=True)
+        prefs.append(pref.summary())
+    keys = ("cost_per_slot", "latency_s", "energy_j_per_slot", "deadline_miss_rate", "uav_share")
+    print(f"\n{len(runs)} run(s) (seeds {', '.join(str(seed_of(r)) for r in runs)}), "
+          f"{args.episodes} evaluation episodes each; mean over runs\n")
+    print("| policy | cost / slot | latency (s) | energy (J / slot) | deadline miss | UAV share "
+          "| cost per run (seed order) |")
+    print("|---|---|---|---|---|---|---|")
+    for name, results in table.items():
+        mean = {k: float(np.mean([r[k] for r in results])) for k in keys}
+        per_run = ", ".join(f"{r['cost_per_slot']:.1f}" for r in results)
+        print(f"| {name} | {mean['cost_per_slot']:.2f} | {mean['latency_s']:.2f} | "
+              f"{mean['energy_j_per_slot']:.0f} | {100 * mean['deadline_miss_rate']:.1f} % | "
+              f"{100 * mean['uav_share']:.1f} % | {per_run} |")
+    p = {k: float(np.mean([x[k] for x in prefs])) for k in prefs[0]}
+    print(f"\nOn AD-SAC's own states ({p['states']:.0f} per run; greedy's servers differ from "
+          f"AD-SAC's in {100 * p['differ']:.1f} % of them), where they differ:\n"
+          f"- the exact one-slot cost prefers greedy's servers in "
+          f"{100 * p['exact_prefers_greedy']:.1f} % (by {p['exact_gain']:.2f} cost plus penalty "
+          f"per slot);\n"
+          f"- the critic prefers greedy's servers in {100 * p['critic_prefers_greedy']:.1f} %, "
+          f"and ranks the pair as the exact cost does in {100 * p['critic_agrees']:.1f} %.")
+    if args.json:
+        out = {n: [{k: r[k] for k in keys} for r in rs] for n, rs in table.items()}
+        args.json.write_text(json.dumps({"policies": out, "preference": prefs}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
