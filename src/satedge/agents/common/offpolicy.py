@@ -76,12 +76,18 @@ class OffPolicyConfig:
             )
 
 
+GeneratorOrPerSeed = np.random.Generator | Sequence[np.random.Generator]
+CounterfactualBatch = tuple[NDArray[np.bool_], NDArray[np.int64], NDArray[np.float64],
+                            NDArray[np.float64]]
+"""(which envs got a sample [B], their discrete actions [B, K], rewards [B], shares [B, K])."""
+
+
 def unavailable_action_samples(
     env: MllmOffloadVectorEnv,
     state: SlotState,
     action: AgentAction,
-    rng: np.random.Generator | Sequence[np.random.Generator],
-) -> tuple[NDArray[np.bool_], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    rng: GeneratorOrPerSeed,
+) -> CounterfactualBatch:
     """Counterfactual transitions with one masked server choice (Algorithm 1, line 6).
 
     For every environment with an active task that has both feasible and masked servers, one such
@@ -106,12 +112,8 @@ def unavailable_action_samples(
     return (has, a_d, *_rewards_of(env, state, a_d, action.continuous))
 
 
-def counterfactual_samples(
-    env: MllmOffloadVectorEnv,
-    state: SlotState,
-    action: AgentAction,
-    rng: np.random.Generator | Sequence[np.random.Generator],
-) -> tuple[NDArray[np.bool_], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+def counterfactual_samples(env: MllmOffloadVectorEnv, state: SlotState, action: AgentAction,
+                           rng: GeneratorOrPerSeed) -> CounterfactualBatch:
     """Counterfactual transitions with other feasible server choices (our extension of the
     unavailable-action samples, ``counterfactual_samples`` copies per step; off by default).
 
