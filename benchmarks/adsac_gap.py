@@ -46,11 +46,13 @@ from torch import nn
 
 from satedge.agents.adsac import AdSac, q_joint
 from satedge.agents.common.distributions import MaskedCategorical
+from satedge.agents.common.protocol import AgentAction, to_env_action
 from satedge.agents.heuristics import GreedyPolicy, make_policy
-from satedge.envs.encoding import ObservationEncoder
+from satedge.envs.encoding import ActionDecoder, ObservationEncoder
 from satedge.experiments.evaluate import evaluate
 from satedge.experiments.train import load_trained_agent
 from satedge.sim.network import EdgeNetwork
+from satedge.sim.scenario import Scenario
 from satedge.sim.state import SlotState
 
 Action = dict[str, np.ndarray]
@@ -84,27 +86,41 @@ class Probe:
         return self.pick(network, state, servers, cont, obs)
 
 
-def split(cont: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(powers [B, K] in [-1, 1], UAV moves [B, M, 2]) of a continuous action."""
-    return cont[:, :k], cont[:, k:].reshape(cont.shape[0], -1, 2)
+def env_action(sc: Scenario, server: np.ndarray, cont: np.ndarray) -> Action:
+    """The environment's action of servers [B, K] and a continuous action [B, K + 2M]."""
+    return to_env_action(AgentAction(server, cont), sc.n_iotds, sc.n_uavs)
+
+
+def exact_j(network: EdgeNetwork, state: SlotState, action: Action) -> np.ndarray:
+    """[B] cost plus penalty of ``action`` at ``state`` (the pure cost function)."""
+    server, watts, _ = ActionDecoder(network.scenario)(action, state.batch_size)
+    out = network.cost(state, server, watts)
+    return np.asarray(out.cost + out.penalty)
+
+
+def min_q(agent: AdSac, obs: torch.Tensor, cont: np.ndarray, servers: np.ndarray) -> np.ndarray:
+    """[R] min-twin Q of servers [R, K] with the continuous action [R, D] at obs [R, obs]."""
+    onehot = nn.functional.one_hot(torch.as_tensor(servers), agent.s).float()
+    c = torch.as_tensor(cont, dtype=obs.dtype)
+    with torch.no_grad():
+        q = torch.stack([q_joint(cr(obs, c, onehot), onehot) for cr in agent.critics])
+    return q.min(0).values.numpy()
 
 
 def swap(part: str, greedy: GreedyPolicy) -> Callable[..., Action]:
-    """Keep AD-SAC's mode action except ``part`` ("", "uav", "power", "server", "server+power"),
+    """Keep AD-SAC's mode action except ``part`` ("uav", "power", "server", "server+power"),
     which comes from greedy."""
     def pick(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: np.ndarray,
              obs: torch.Tensor) -> Action:
-        power, uav = split(cont, network.scenario.n_iotds)
-        server = servers[0]
-        if part:
-            g = greedy.act(network, state, np.random.default_rng(0))
-            if "server" in part:
-                server = g["offload"]
-            if "power" in part:
-                power = g["power"]
+        action = env_action(network.scenario, servers[0], cont)
+        g = greedy.act(network, state, np.random.default_rng(0))
+        if "server" in part:
+            action["offload"] = g["offload"]
+        if "power" in part:
+            action["power"] = g["power"]
         if part == "uav":
-            uav = GreedyPolicy._uav_moves(network, state, server)
-        return {"offload": server, "power": power, "uav": uav}
+            action["uav"] = GreedyPolicy._uav_moves(network, state, servers[0])
+        return action
     return pick
 
 
@@ -113,16 +129,9 @@ def by_critic(agent: AdSac) -> Callable[..., Action]:
     def pick(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: np.ndarray,
              obs: torch.Tensor) -> Action:
         n, b, k = servers.shape
-        onehot = nn.functional.one_hot(torch.as_tensor(servers), agent.s).float()
-        onehot = onehot.reshape(n * b, k, agent.s)
-        obs_n = obs.repeat(n, 1)
-        cont_n = torch.as_tensor(cont, dtype=obs.dtype).repeat(n, 1)
-        with torch.no_grad():
-            q = torch.stack([q_joint(c(obs_n, cont_n, onehot), onehot)
-                             for c in agent.critics]).min(0).values
-        best = q.view(n, b).argmax(0).numpy()
-        power, uav = split(cont, k)
-        return {"offload": servers[best, np.arange(b)], "power": power, "uav": uav}
+        q = min_q(agent, obs.repeat(n, 1), np.tile(cont, (n, 1)), servers.reshape(n * b, k))
+        best = q.reshape(n, b).argmax(0)
+        return env_action(network.scenario, servers[best, np.arange(b)], cont)
     return pick
 
 
@@ -136,22 +145,13 @@ class Preference:
 
     def __call__(self, network: EdgeNetwork, state: SlotState, servers: np.ndarray,
                  cont: np.ndarray, obs: torch.Tensor) -> Action:
-        sc = network.scenario
-        power, uav = split(cont, sc.n_iotds)
         theirs = self.greedy.act(network, state, np.random.default_rng(0))["offload"]
-        lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
-        watts = lo + (power + 1.0) / 2.0 * (hi - lo)
-        c = torch.as_tensor(cont, dtype=obs.dtype)
         cols = []
         for srv in (servers[0], theirs):
-            onehot = nn.functional.one_hot(torch.as_tensor(srv), self.agent.s).float()
-            with torch.no_grad():
-                q = torch.stack([q_joint(cr(obs, c, onehot), onehot)
-                                 for cr in self.agent.critics]).min(0).values
-            out = network.cost(state, srv, watts)
-            cols += [q.numpy(), -(out.cost + out.penalty)]
+            action = env_action(network.scenario, srv, cont)
+            cols += [min_q(self.agent, obs, cont, srv), -exact_j(network, state, action)]
         self.rows.append(np.stack(cols, -1)[state.tasks.active.any(-1)])
-        return {"offload": servers[0], "power": power, "uav": uav}
+        return env_action(network.scenario, servers[0], cont)
 
     def summary(self) -> dict[str, float]:
         r = np.concatenate(self.rows)
@@ -169,13 +169,11 @@ def by_cost(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: n
             obs: torch.Tensor) -> Action:
     """The candidate with the lowest exact one-slot cost plus penalty (a probe)."""
     n, b, k = servers.shape
-    sc = network.scenario
-    power, uav = split(cont, k)
-    lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
-    watts = np.tile(lo + (power + 1.0) / 2.0 * (hi - lo), (n, 1))
-    out = network.cost(state.take(np.tile(np.arange(b), n)), servers.reshape(n * b, k), watts)
-    best = (out.cost + out.penalty).reshape(n, b).argmin(0)
-    return {"offload": servers[best, np.arange(b)], "power": power, "uav": uav}
+    tiled = state.take(np.tile(np.arange(b), n))
+    j = exact_j(network, tiled, env_action(network.scenario, servers.reshape(n * b, k),
+                                           np.tile(cont, (n, 1))))
+    best = j.reshape(n, b).argmin(0)
+    return env_action(network.scenario, servers[best, np.arange(b)], cont)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -351,7 +351,7 @@ def collect(
         buffer.add(obs[rows], action.discrete[rows], action.continuous[rows], reward[rows],
                    real_next[rows], term[rows], mask[rows], next_mask[rows],
                    done_info["reward_per_task"][rows])
-    samplers = [unavailable_action_samples] * unavailable_samples
+    samplers = [unavailable_action_samples] if unavailable_samples else []
     for sampler in samplers + [counterfactual_samples] * counterfactual:
         has, a_d, r_u, r_uk = sampler(env, state, action, rngs)
         for buffer, rows in zip(buffers, blocks, strict=True):
