@@ -98,30 +98,33 @@ def test_state_dicts_stack_and_unstack() -> None:
 
 
 def _random_buffer(rng: np.random.Generator, obs_dim: int, k: int, s: int,
-                   a: int) -> ReplayBuffer:
-    buf = ReplayBuffer(500, obs_dim, k, s, a)
+                   a: int, tables: bool = False) -> ReplayBuffer:
+    buf = ReplayBuffer(500, obs_dim, k, s, a, server_rewards=tables)
     for _ in range(200):
         o = rng.standard_normal((1, obs_dim)).astype(np.float32)
         m = rng.random((1, k, s)) < 0.7
         m[..., 0] = True
         buf.add(o, rng.integers(0, s, (1, k)), rng.uniform(-1, 1, (1, a)).astype(np.float32),
                 rng.standard_normal(1), o, np.zeros(1, bool), m, m,
-                rng.standard_normal((1, k)))
+                rng.standard_normal((1, k)),
+                rng.standard_normal((1, k, s)) if tables else None)
     return buf
 
 
-@pytest.mark.parametrize("form,shared", [("modern", True), ("paper", False)])
-def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool) -> None:
+@pytest.mark.parametrize("form,shared,values", [("modern", True, "critic"),
+                                               ("paper", False, "critic"),
+                                               ("modern", True, "exact")])
+def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool, values: str) -> None:
     sc = Scenario()
     obs_dim, k, s = observation_size(sc), sc.n_iotds, sc.n_servers
     a = k + 2 * sc.n_uavs
     cfg = AdSacConfig(form=form, hidden=(64, 64), iotd_hidden=(32, 32), mpo_samples=4,
-                      iotd_block=PER_IOTD + sc.n_uavs if shared else 0)
+                      iotd_block=PER_IOTD + sc.n_uavs if shared else 0, server_values=values)
     seeds = (5, 6, 7)
     separate = [AdSac(obs_dim, k, s, a, cfg, seed=x) for x in seeds]
     batched = AdSac.seed_batched([AdSac(obs_dim, k, s, a, cfg, seed=x) for x in seeds])
     rng = np.random.default_rng(0)
-    buffers = [_random_buffer(rng, obs_dim, k, s, a) for _ in seeds]
+    buffers = [_random_buffer(rng, obs_dim, k, s, a, values == "exact") for _ in seeds]
     obs = rng.standard_normal((6, obs_dim)).astype(np.float32)
     mask = np.ones((6, k, s), bool)
     acts = [ag.act(obs[2 * i: 2 * i + 2], mask[2 * i: 2 * i + 2]) for i, ag in enumerate(separate)]
@@ -132,6 +135,7 @@ def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool) -> 
         parts = [b.sample(32, np.random.default_rng(step)) for b in buffers]
         sep_metrics = [ag.update(p) for ag, p in zip(separate, parts, strict=True)]
         joined = ReplayBatch(*(torch.cat([getattr(p, f) for p in parts])
+                               if getattr(parts[0], f) is not None else None
                                for f in ReplayBatch._fields))
         bat_metrics = batched.update(joined)
     for key, values in bat_metrics.items():

@@ -38,6 +38,12 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
 - Unavailable actions (Algorithm 1 line 6) are added by the training loop: for each transition,
   a copy with one IoTD's server replaced by a masked one, its reward from the simulator's pure
   cost function (the next state does not depend on server choices, so the copy is exact).
+- Exact server values (``server_values="exact"``, off by default): the same pure cost function
+  prices, for every stored transition, each IoTD's alternative servers with the rest of the
+  action kept (``offpolicy.server_reward_table``). Since server choices do not change the next
+  state, these are exact Q differences, and the discrete agent maximises them instead of the
+  critic's; the MPO E-step scores a sample by the critic at the stored servers plus the exact
+  reward change of its servers, summed over IoTDs (first order in the IoTDs that changed).
 """
 
 from __future__ import annotations
@@ -111,10 +117,15 @@ class AdSacConfig:
     mpo_epsilon_d: float = 0.01
     mpo_epsilon_c: float = 0.01
     unavailable_samples: bool = True
+    # "critic": the discrete agent maximises the learned critic (the paper); "exact": it
+    # maximises the exact one-slot reward of each IoTD's alternatives (server_reward_table)
+    server_values: str = "critic"
 
     def __post_init__(self) -> None:
         if self.form not in ("modern", "paper"):
             raise ValueError(f"form={self.form!r} must be 'modern' or 'paper'")
+        if self.server_values not in ("critic", "exact"):
+            raise ValueError(f"server_values={self.server_values!r} must be 'critic' or 'exact'")
         for name in (
             "critic_lr",
             "actor_lr",
@@ -267,6 +278,11 @@ class AdSac:
         self.lagrange_raw = torch.zeros(2, requires_grad=True)
         self._make_optimizers()
         self.target_entropy_c = -float(cont_dim)
+
+    @property
+    def needs_server_rewards(self) -> bool:
+        """Whether the training loop must store each transition's server-reward table."""
+        return self.cfg.server_values == "exact"
 
     def _make_optimizers(self) -> None:
         config = self.cfg
@@ -454,9 +470,13 @@ class AdSac:
             dim=0,
         ).values
         loss_c = self._mean(alpha_c * logp_c - q_c)
-        q_ks = torch.min(
-            torch.stack([c(b.obs, a_c.detach(), probs) for c in self._role_critics(0)]), dim=0
-        ).values.detach()
+        if self.cfg.server_values == "exact":  # Q differences between servers, exactly
+            q_ks = self._server_rewards(b)
+        else:
+            q_ks = torch.min(
+                torch.stack([c(b.obs, a_c.detach(), probs) for c in self._role_critics(0)]),
+                dim=0,
+            ).values.detach()
         alpha_dk = alpha_d if self.n_seeds == 1 else alpha_d.unsqueeze(-1)  # [rows, 1, 1]
         loss_d = self._mean((dd.probs * (alpha_dk * dd.log_probs - q_ks)).sum((-1, -2)))
         loss = loss_c + loss_d
@@ -474,6 +494,13 @@ class AdSac:
         metrics.update(self._update_alpha(dd, logp_c.detach(), b.mask))
         return metrics
 
+    @staticmethod
+    def _server_rewards(b: ReplayBatch) -> Tensor:
+        if b.server_rewards is None:
+            raise ValueError("server_values='exact' needs server_rewards in the batch (a "
+                             "ReplayBuffer built with server_rewards=True)")
+        return b.server_rewards
+
     def _mpo_losses(self, b: ReplayBatch) -> tuple[Tensor, dict[str, Any]]:
         n, bs, n_seeds = self.cfg.mpo_samples, b.obs.shape[0], self.n_seeds
         with torch.no_grad():  # E-step on N actions per state from the previous policy
@@ -488,13 +515,23 @@ class AdSac:
             def seed_major(x: Tensor) -> Tensor:  # [N, S * B, ...] -> [S * N * B, ...]
                 return x.reshape(n, n_seeds, -1, *x.shape[2:]).transpose(0, 1).flatten(0, 2)
 
-            onehot = seed_major(nn.functional.one_hot(a_d, self.s).float())
+            exact = self.cfg.server_values == "exact"
+            # exact: the critic scores each continuous sample with the stored servers, and each
+            # sample's servers add their exact reward change, one IoTD at a time (first order)
+            taken = b.action_d.expand(n, *b.action_d.shape) if exact else a_d
+            onehot = seed_major(nn.functional.one_hot(taken, self.s).float())
             obs_n = seed_major(b.obs.expand(n, *b.obs.shape))
             # one critic, as in MPO (Abdolmaleki et al. 2018): the E-step only ranks the N
             # samples of a state, and a second forward pass over N B rows doubles its cost
             q = q_joint(self.critics[0](obs_n, seed_major(a_c), onehot), onehot)
             q = q.view(n, bs).T if n_seeds == 1 else \
                 q.view(n_seeds, n, -1).transpose(1, 2).reshape(bs, n)  # [S * B, N]
+            if exact:
+                table = self._server_rewards(b)  # [B, K, S]
+                own = table.gather(-1, b.action_d.unsqueeze(-1)).squeeze(-1)  # [B, K]
+                alt = table.unsqueeze(0).expand(n, *table.shape).gather(
+                    -1, a_d.unsqueeze(-1)).squeeze(-1)  # [N, B, K]
+                q = q + (alt - own).sum(-1).T
         eta_loss = self._mean(dual_loss(q, self._rows(eta_from_raw(self.eta_raw), bs),
                                         self.cfg.mpo_epsilon))
         self.opt_dual.zero_grad()

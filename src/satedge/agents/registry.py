@@ -77,6 +77,14 @@ def _specs() -> dict[str, AlgorithmSpec]:
             summary="ablation: two SAC agents, no MPO",
             seed_batched=True,
         ),
+        "adsac-exact": AlgorithmSpec(
+            "adsac-exact",
+            AdSacConfig,
+            {"server_values": "exact"},
+            _adsac_builder,
+            summary="AD-SAC whose discrete agent learns from exact one-slot server values",
+            seed_batched=True,
+        ),
         "adsac-paper": AlgorithmSpec(
             "adsac-paper",
             AdSacConfig,
@@ -136,8 +144,8 @@ def _specs() -> dict[str, AlgorithmSpec]:
     }
 
 
-ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-d", "adsac-c", "d3qn", "ddpg",
-              "ppo", "hybrid-ppo")
+ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-d", "adsac-c", "d3qn",
+              "ddpg", "ppo", "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:

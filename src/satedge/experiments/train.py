@@ -68,9 +68,12 @@ def _prepare(
         algo, obs_dim, scenario.n_iotds, scenario.n_servers, cont, probe.torch, agent_over
     )
     loop_id = {k: v for k, v in asdict(loop_cfg).items() if k != "episodes"}
+    # settings added after the first releases leave the identity at their defaults, so run
+    # directories made before them still resume
     if not loop_id.get("counterfactual_samples", 1):
-        # added after the first releases: run directories made before it still resume
         del loop_id["counterfactual_samples"]
+    if agent_cfg.get("server_values") == "critic":
+        agent_cfg = {k: v for k, v in agent_cfg.items() if k != "server_values"}
     run = RunDir(
         out,
         {"algo": algo, "agent": agent_cfg, "loop": loop_id, "scenario": scenario.to_dict()},

@@ -50,6 +50,7 @@ _METHODS: dict[str, tuple[str, str, str]] = {
     "adsac-c": ("AD-SAC-C", "tab:cyan", ">"),
     "adsac-nompo": ("AD-SAC w/o MPO", "tab:olive", "h"),
     "adsac-paper": ("AD-SAC (paper form)", "darkred", "p"),
+    "adsac-exact": ("AD-SAC (exact server values)", "indigo", "D"),
 }
 _SPARE = (("teal", "d"), ("navy", "8"), ("goldenrod", "H"), ("slategray", "1"))
 

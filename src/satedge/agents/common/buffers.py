@@ -43,6 +43,9 @@ class ReplayBatch(NamedTuple):
     mask: Tensor         # bool [B, K, S] action mask at obs
     next_mask: Tensor    # bool [B, K, S] action mask at next_obs
     reward_k: Tensor | None = None  # float32 [B, K] each task's share of the reward
+    # float32 [B, K, S]: the reward had IoTD k alone chosen server j (buffers built with
+    # ``server_rewards=True``; see ``offpolicy.server_reward_table``)
+    server_rewards: Tensor | None = None
 
 
 class ReplayBuffer:
@@ -55,10 +58,12 @@ class ReplayBuffer:
     Args:
         capacity: maximum number of transitions (paper: 10,000).
         obs_dim, n_iotds (K), n_servers (S), cont_dim (A): the layout.
+        server_rewards: also store a [K, S] table per transition (``add(server_rewards=...)``),
+            for agents that train their server choice on it (AD-SAC ``server_values="exact"``).
     """
 
     def __init__(self, capacity: int, obs_dim: int, n_iotds: int, n_servers: int,
-                 cont_dim: int) -> None:
+                 cont_dim: int, server_rewards: bool = False) -> None:
         if capacity < 1:
             raise ValueError(f"capacity={capacity} must be at least 1")
         if not 1 <= n_servers <= np.iinfo(np.int16).max:
@@ -77,11 +82,18 @@ class ReplayBuffer:
             "next_mask": np.zeros((c, k, s), np.bool_),
             "reward_k": np.zeros((c, k), np.float32),
         }
+        if server_rewards:
+            self._data["server_rewards"] = np.zeros((c, k, s), np.float32)
         self.pos = 0   # next row to write
         self.size = 0  # filled rows
 
     def __len__(self) -> int:
         return self.size
+
+    @property
+    def stores_server_rewards(self) -> bool:
+        """Whether transitions carry the [K, S] server-reward table."""
+        return "server_rewards" in self._data
 
     @property
     def nbytes_per_transition(self) -> int:
@@ -93,7 +105,8 @@ class ReplayBuffer:
 
     def add(self, obs: ArrayLike, action_d: ArrayLike, action_c: ArrayLike, reward: ArrayLike,
             next_obs: ArrayLike, terminated: ArrayLike, mask: ArrayLike,
-            next_mask: ArrayLike, reward_k: ArrayLike | None = None) -> None:
+            next_mask: ArrayLike, reward_k: ArrayLike | None = None,
+            server_rewards: ArrayLike | None = None) -> None:
         """Store B transitions at once (a leading batch dimension on every argument).
 
         ``reward_k`` [B, K] is each task's share of the reward (the environment's
@@ -102,12 +115,20 @@ class ReplayBuffer:
         ``next_obs`` / ``next_mask`` must be the final observation and mask of an ended episode
         (``infos["final_obs"]`` of the vector env), not the reset observation. Pass
         ``terminated`` only; truncation must not zero the bootstrap.
+
+        ``server_rewards`` [B, K, S] is required by, and only accepted by, a buffer built with
+        ``server_rewards=True``.
         """
         if reward_k is None:
             reward_k = np.repeat(_np(reward)[..., None] / self.n_iotds, self.n_iotds, axis=-1)
+        if (server_rewards is not None) != self.stores_server_rewards:
+            raise ValueError("server_rewards must be given exactly when the buffer was built "
+                             f"with server_rewards={self.stores_server_rewards}")
         rows = {"obs": obs, "action_d": action_d, "action_c": action_c, "reward": reward,
                 "next_obs": next_obs, "terminated": terminated, "mask": mask,
                 "next_mask": next_mask, "reward_k": reward_k}
+        if server_rewards is not None:
+            rows["server_rewards"] = server_rewards
         arrays = {key: _np(v) for key, v in rows.items()}
         b = arrays["reward"].shape[0] if arrays["reward"].ndim else 0
         for key, shape in self._row_shapes().items():
@@ -141,7 +162,9 @@ class ReplayBuffer:
             action_c=t(d["action_c"], torch.float32), reward=t(d["reward"], torch.float32),
             next_obs=t(d["next_obs"], torch.float32), done=t(d["terminated"], torch.float32),
             mask=t(d["mask"], torch.bool), next_mask=t(d["next_mask"], torch.bool),
-            reward_k=t(d["reward_k"], torch.float32))
+            reward_k=t(d["reward_k"], torch.float32),
+            server_rewards=(t(d["server_rewards"], torch.float32)
+                            if self.stores_server_rewards else None))
 
     def state_dict(self) -> dict[str, Any]:
         """The exact contents as numpy arrays (filled rows only) and ints; no pickled objects."""

@@ -38,6 +38,7 @@ __all__ = [
     "collect",
     "counterfactual_samples",
     "sample_seeds",
+    "server_reward_table",
     "train_off_policy",
     "train_off_policy_seeds",
     "unavailable_action_samples",
@@ -137,6 +138,27 @@ def counterfactual_samples(env: MllmOffloadVectorEnv, state: SlotState, action: 
         for k in g.choice(cand, size=int(g.integers(1, len(cand) + 1)), replace=False):
             a_d[b, k] = g.choice(np.flatnonzero(mask[b, k]))
     return (has, a_d, *_rewards_of(env, state, a_d, action.continuous))
+
+
+def server_reward_table(env: MllmOffloadVectorEnv, state: SlotState, a_d: NDArray[np.int64],
+                        continuous: NDArray[np.float32]) -> NDArray[np.float32]:
+    """[B, K, S] the reward of the joint action ``(a_d, continuous)`` at ``state`` had IoTD k
+    alone chosen server j (every other IoTD and the continuous part as given), from the
+    simulator's pure cost function; entry ``[b, k, a_d[b, k]]`` is the action's own reward.
+
+    Server choices do not change the next state, so ``table[b, k, j] - table[b, k, a_d[b, k]]``
+    is exactly ``Q(s, a with k -> j) - Q(s, a)``: what AD-SAC's discrete agent is trained on with
+    ``server_values="exact"``. Masked servers are priced too (with their penalties).
+    """
+    sc = env.scenario
+    b, k, s = a_d.shape[0], sc.n_iotds, sc.n_servers
+    server, power, _ = env.decode(to_env_action(AgentAction(a_d, continuous), k, sc.n_uavs))
+    rows = np.repeat(np.arange(b), k * s)
+    trial = server[rows]
+    trial[np.arange(b * k * s), np.tile(np.repeat(np.arange(k), s), b)] = np.tile(
+        np.arange(s), b * k)
+    outcome = env.network.cost(state.take(rows), trial, power[rows])
+    return np.asarray(env_reward(sc, outcome), np.float32).reshape(b, k, s)
 
 
 def _rewards_of(env: MllmOffloadVectorEnv, state: SlotState, a_d: NDArray[np.int64],
@@ -244,7 +266,8 @@ def train_off_policy_seeds(
     sc = env.scenario
     obs_dim = observation_size(sc)
     cont = sc.n_iotds + 2 * sc.n_uavs
-    buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont)
+    tables = bool(getattr(agent, "needs_server_rewards", False))
+    buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont, tables)
                for _ in runs]
     rngs = [run.seeds.buffer for run in runs]
     counters = {"episodes": 0, "env_steps": 0, "updates": 0}
@@ -336,13 +359,20 @@ def collect(
     """One environment step of the loop: step ``env`` with ``action`` (taken at ``obs``,
     ``mask``), store each seed's transitions (and unavailable-action samples and
     ``counterfactual`` counterfactual samples, drawn with its RNG) in its buffer (seed s owns
-    the s-th block of ``len(buffers)`` equal blocks of environments). Returns (next
-    observation, reward, truncated, infos) of ``env.step``."""
+    the s-th block of ``len(buffers)`` equal blocks of environments), with each transition's
+    :func:`server_reward_table` when the buffers store it. Returns (next observation, reward,
+    truncated, infos) of ``env.step``."""
     state = env.state
     assert state is not None
     sc = env.scenario
     per = env.num_envs // len(buffers)
     blocks = [slice(s * per, (s + 1) * per) for s in range(len(buffers))]
+    with_tables = buffers[0].stores_server_rewards
+
+    def table(a_d: NDArray[np.int64]) -> NDArray[np.float32] | None:
+        return server_reward_table(env, state, a_d, action.continuous) if with_tables else None
+
+    own = table(action.discrete)  # before the step: the state is the one acted on
     next_obs, reward, term, trunc, infos = env.step(to_env_action(action, sc.n_iotds, sc.n_uavs))
     done_info = infos.get("final_info", infos)
     real_next = infos["final_obs"] if "final_obs" in infos else next_obs
@@ -350,15 +380,17 @@ def collect(
     for buffer, rows in zip(buffers, blocks, strict=True):
         buffer.add(obs[rows], action.discrete[rows], action.continuous[rows], reward[rows],
                    real_next[rows], term[rows], mask[rows], next_mask[rows],
-                   done_info["reward_per_task"][rows])
+                   done_info["reward_per_task"][rows], None if own is None else own[rows])
     samplers = [unavailable_action_samples] if unavailable_samples else []
     for sampler in samplers + [counterfactual_samples] * counterfactual:
         has, a_d, r_u, r_uk = sampler(env, state, action, rngs)
+        copies = table(a_d)
         for buffer, rows in zip(buffers, blocks, strict=True):
             h = np.flatnonzero(has[rows]) + rows.start
             if len(h):
                 buffer.add(obs[h], a_d[h], action.continuous[h], r_u[h], real_next[h],
-                           term[h], mask[h], next_mask[h], r_uk[h])
+                           term[h], mask[h], next_mask[h], r_uk[h],
+                           None if copies is None else copies[h])
     return next_obs, reward, trunc, infos
 
 
@@ -369,7 +401,7 @@ def sample_seeds(buffers: Sequence[ReplayBuffer], batch_size: int,
         return buffers[0].sample(batch_size, rngs[0], "cpu")
     parts = [b.sample(batch_size, g, "cpu") for b, g in zip(buffers, rngs, strict=True)]
     return ReplayBatch(**{name: torch.cat([cast(Tensor, getattr(p, name)) for p in parts])
-                          for name in ReplayBatch._fields})
+                          for name in ReplayBatch._fields if getattr(parts[0], name) is not None})
 
 
 def _restore(agent: Agent, env: MllmOffloadVectorEnv, runs: Sequence[RunDir],
