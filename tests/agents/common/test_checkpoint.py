@@ -85,18 +85,22 @@ def test_nested_state_round_trip_is_exact(tmp_path: Path) -> None:
         assert torch.equal(p, q)
 
 
-def test_replay_buffer_survives_a_checkpoint(tmp_path: Path) -> None:
-    buf = ReplayBuffer(6, 2, 1, 3, 1)
+@pytest.mark.parametrize("tables", [False, True])
+def test_replay_buffer_survives_a_checkpoint(tmp_path: Path, tables: bool) -> None:
+    buf = ReplayBuffer(6, 2, 1, 3, 1, server_rewards=tables)
     rng = np.random.default_rng(0)
     b = 4
     buf.add(rng.normal(size=(b, 2)), rng.integers(0, 3, (b, 1)), rng.normal(size=(b, 1)),
             rng.normal(size=b), rng.normal(size=(b, 2)), rng.random(b) < 0.5,
-            rng.random((b, 1, 3)) < 0.5, rng.random((b, 1, 3)) < 0.5)
+            rng.random((b, 1, 3)) < 0.5, rng.random((b, 1, 3)) < 0.5,
+            server_rewards=rng.normal(size=(b, 1, 3)) if tables else None)
     save_checkpoint(tmp_path / "buf.pt", {"buffer": buf.state_dict()})
-    clone = ReplayBuffer(6, 2, 1, 3, 1)
+    clone = ReplayBuffer(6, 2, 1, 3, 1, server_rewards=tables)
     clone.load_state_dict(load_checkpoint(tmp_path / "buf.pt")["state"]["buffer"])
     a, c = buf.sample(8, np.random.default_rng(1)), clone.sample(8, np.random.default_rng(1))
-    assert all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
+    assert (a.server_rewards is not None) == tables
+    assert all((x is None and y is None) or torch.equal(x, y)
+               for x, y in zip(a, c, strict=True))
 
 
 class _Evil:
