@@ -130,3 +130,13 @@ def test_exact_runs_train_resume_exactly_and_are_recorded(tmp_path: Path) -> Non
              for p in ("whole", "default")}
     # the default is left out of the identity, so run directories made before it still resume
     assert ident["whole"]["server_values"] == "exact" and "server_values" not in ident["default"]
+
+
+def test_adsac_exact_is_adsac_with_exact_server_values() -> None:
+    from satedge.agents.registry import ALGORITHMS, build_agent
+    from satedge.experiments.train import supports_seed_batching
+
+    assert "adsac-exact" in ALGORITHMS and supports_seed_batching("adsac-exact")
+    agent, cfg = build_agent("adsac-exact", 6, 3, 4, 5, seed=0)
+    assert cfg["server_values"] == "exact" and isinstance(agent, AdSac)
+    assert agent.needs_server_rewards
