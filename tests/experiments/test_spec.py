@@ -213,3 +213,11 @@ def test_invalid_accuracy_requirement_is_caught_at_load() -> None:
     axis = {"name": "accuracy_min", "keys": ["tasks.accuracy_min", "tasks.accuracy_max"]}
     with pytest.raises(SpecError, match=r"accuracy_min=0.9 is out of range: no server can meet"):
         parse(tiny(x=axis, presets={p: {"values": [0.5, 0.9]} for p in PRESETS}))
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "benchmarks" / "specs")
+                                        .glob("*.yaml")), ids=lambda p: p.name)
+def test_every_benchmark_spec_loads(path: Path) -> None:
+    """The specs the docs tell users to run load with every preset's settings checked (the
+    agent settings that follow from the scenario, such as ``uav_step``, included)."""
+    assert load_spec(path).figure

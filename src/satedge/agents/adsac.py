@@ -44,6 +44,9 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   state, these are exact Q differences, and the discrete agent maximises them instead of the
   critic's; the MPO E-step scores a sample by the critic at the stored servers plus the exact
   reward change of its servers, summed over IoTDs (first order in the IoTDs that changed).
+- UAV geometry (``uav_geometry``, off by default; shared per-IoTD critic only): each IoTD's
+  critic input also holds its horizontal distance to every UAV after the commanded move
+  (:func:`post_move_distance`), computed from the observation as the environment applies the move.
 """
 
 from __future__ import annotations
@@ -120,6 +123,11 @@ class AdSacConfig:
     # "critic": the discrete agent maximises the learned critic (the paper); "exact": it
     # maximises the exact one-slot reward of each IoTD's alternatives (server_reward_table)
     server_values: str = "critic"
+    # critic input: each IoTD's horizontal distance to every UAV after the commanded move
+    # (shared per-IoTD networks only); uav_step is the longest move in the observation's
+    # position units, 2 v_max tau / area, which ``satedge train`` sets from the scenario
+    uav_geometry: bool = False
+    uav_step: float = 0.0
 
     def __post_init__(self) -> None:
         if self.form not in ("modern", "paper"):
@@ -141,6 +149,10 @@ class AdSacConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be > 0")
         if self.iotd_block < 0:
             raise ValueError(f"iotd_block={self.iotd_block} must be >= 0 (0 = flat networks)")
+        if self.uav_geometry and not (self.iotd_block > 0 and self.uav_step > 0):
+            raise ValueError(f"uav_geometry needs iotd_block > 0 and uav_step > 0 (the "
+                             f"normalised UAV step); got iotd_block={self.iotd_block}, "
+                             f"uav_step={self.uav_step}")
         if not 0 <= self.gamma < 1:
             raise ValueError(f"gamma={self.gamma} must be in [0, 1)")
         for name in ("tau", "tau_actor"):  # Polyak weights: above 1 the targets diverge
@@ -181,12 +193,20 @@ class SharedIotdCritic(nn.Module):
     """
 
     def __init__(
-        self, obs_dim: int, cont_dim: int, k: int, s: int, block: int, hidden: tuple[int, ...]
+        self,
+        obs_dim: int,
+        cont_dim: int,
+        k: int,
+        s: int,
+        block: int,
+        hidden: tuple[int, ...],
+        uav_step: float = 0.0,
     ) -> None:
         super().__init__()
-        self.k, self.s, self.block = k, s, block
+        self.k, self.s, self.block, self.uav_step = k, s, block, uav_step
         n_global, n_uav = obs_dim - k * block, cont_dim - k
-        self.net = mlp(2 * block + n_global + 1 + n_uav + 3 * s, s, hidden)
+        n_geo = n_uav // 2 if uav_step > 0 else 0
+        self.net = mlp(2 * block + n_global + 1 + n_uav + 3 * s + n_geo, s, hidden)
 
     def forward(self, obs: Tensor, a_c: Tensor, weights: Tensor) -> Tensor:
         k = self.k
@@ -197,7 +217,28 @@ class SharedIotdCritic(nn.Module):
         load = torch.einsum("bks,bkf->bsf", weights, size).flatten(1) / k  # [B, 3 S]
         rest = torch.cat([glob, a_c[:, k:], load], -1).unsqueeze(1).expand(-1, k, -1)
         x = torch.cat([per, ctx.expand(-1, k, -1), a_c[:, :k, None], rest], -1)
+        if self.uav_step > 0:
+            x = torch.cat([x, post_move_distance(per, glob, a_c[:, k:], self.uav_step)], -1)
         return self.net(x)
+
+
+def post_move_distance(per: Tensor, glob: Tensor, moves: Tensor, step: float) -> Tensor:
+    """[B, K, M] horizontal distance from every IoTD to every UAV after the commanded moves, in
+    the observation's position units (2 / area per metre), as the environment applies them: a
+    move ``a`` in [-1, 1]^2 is ``a * step`` with its length capped at ``step``, and the UAV stays
+    in the area. Differentiable in ``moves`` (the continuous agent's gradient flows through it).
+
+    ``per``: IoTD blocks [B, K, block]; ``glob``: the global part [B, G], whose features 3 .. 3 +
+    2M are the UAV positions (envs/encoding.py); ``moves``: [B, 2M] UAV moves.
+    """
+    m = moves.shape[-1] // 2
+    a = moves.reshape(-1, m, 2)
+    norm = a.square().sum(-1, keepdim=True).clamp_min(1e-12).sqrt()
+    uav = glob[:, 3 : 3 + 2 * m].reshape(-1, m, 2) + a * (step / norm.clamp_min(1.0))
+    uav = uav.clamp(-1.0, 1.0)
+    xy = per[..., IOTD_FEATURE["x"] : IOTD_FEATURE["y"] + 1]  # [B, K, 2]
+    diff = xy.unsqueeze(2) - uav.unsqueeze(1)  # [B, K, M, 2]
+    return diff.square().sum(-1).add(1e-6).sqrt()
 
 
 class SharedIotdActor(nn.Module):
@@ -260,7 +301,8 @@ class AdSac:
         self.old_d, self.old_c = copy.deepcopy(self.actor_d), copy.deepcopy(self.actor_c)
         n_q = 2  # modern: twin Q shared by both agents; paper: one Q per agent
         self.critics = nn.ModuleList(
-            SharedIotdCritic(obs_dim, cont_dim, n_iotds, n_servers, blk, config.iotd_hidden)
+            SharedIotdCritic(obs_dim, cont_dim, n_iotds, n_servers, blk, config.iotd_hidden,
+                             config.uav_step if config.uav_geometry else 0.0)
             if blk
             else DecomposedCritic(obs_dim, cont_dim, n_iotds, n_servers, h)
             for _ in range(n_q)

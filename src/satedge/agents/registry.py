@@ -85,6 +85,15 @@ def _specs() -> dict[str, AlgorithmSpec]:
             summary="AD-SAC whose discrete agent learns from exact one-slot server values",
             seed_batched=True,
         ),
+        "adsac-exact-geo": AlgorithmSpec(
+            "adsac-exact-geo",
+            AdSacConfig,
+            {"server_values": "exact", "uav_geometry": True},
+            _adsac_builder,
+            summary="adsac-exact whose critic also sees each IoTD's distance to every UAV after "
+            "the move",
+            seed_batched=True,
+        ),
         "adsac-paper": AlgorithmSpec(
             "adsac-paper",
             AdSacConfig,
@@ -144,8 +153,8 @@ def _specs() -> dict[str, AlgorithmSpec]:
     }
 
 
-ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-d", "adsac-c", "d3qn",
-              "ddpg", "ppo", "hybrid-ppo")
+ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact-geo", "adsac-d",
+              "adsac-c", "d3qn", "ddpg", "ppo", "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:

@@ -279,6 +279,7 @@ def _check_runs(spec: FigureSpec, preset: str) -> None:
     """Build every scenario and training config of ``preset`` once, so that a bad value fails at
     load with the field named, not hours into a sweep."""
     from satedge.agents.registry import algorithm_spec, check_setting_types
+    from satedge.experiments.train import scenario_agent_settings
 
     seen: set[str] = set()
     for run in spec.expand(preset):
@@ -294,6 +295,7 @@ def _check_runs(spec: FigureSpec, preset: str) -> None:
         if run.kind != "learner" or run.seed != spec.budgets[preset].seeds[0]:
             continue
         algo = algorithm_spec(run.method)
+        derived = scenario_agent_settings(algo.config_cls, run.resolve_scenario())  # cached
         loop_cls = loop_class(algo.loop)
         loop_keys = loop_fields(algo.loop)
         merged = {**algo.loop_preset, **run.overrides}
@@ -306,7 +308,7 @@ def _check_runs(spec: FigureSpec, preset: str) -> None:
             check_setting_types(loop_cls, merged, label)
             check_setting_types(algo.config_cls, merged, label)
             loop_cls(episodes=run.episodes, **{k: v for k, v in merged.items() if k in loop_keys})
-            algo.config_cls(**{**algo.preset, **{k: v for k, v in merged.items()
-                                                 if k in agent_fields}})
+            algo.config_cls(**{**derived, **algo.preset, **{k: v for k, v in merged.items()
+                                                            if k in agent_fields}})
         except (TypeError, ValueError) as err:
             raise SpecError(f"{where}: invalid settings for {label}: {err}") from None

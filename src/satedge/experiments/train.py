@@ -42,6 +42,20 @@ def _split_loop_overrides(
     return loop, {k: v for k, v in overrides.items() if k not in loop_keys}
 
 
+def scenario_agent_settings(config_cls: type, scenario: Scenario) -> dict[str, Any]:
+    """Agent settings that follow from the scenario, for the fields ``config_cls`` has (explicit
+    settings win): ``iotd_block``, the size of an IoTD's observation block, which per-IoTD shared
+    networks read; ``uav_step``, the longest UAV move in the observation's position units
+    (``2 x / area - 1``), which AD-SAC's ``uav_geometry`` needs."""
+    names = {f.name for f in fields(config_cls)}
+    out: dict[str, Any] = {}
+    if "iotd_block" in names:
+        out["iotd_block"] = PER_IOTD + scenario.n_uavs
+    if "uav_step" in names:
+        out["uav_step"] = 2.0 * scenario.uav.speed_max_m_s * scenario.slot_s / scenario.area_m
+    return out
+
+
 def _prepare(
     algo: str,
     scenario: Scenario,
@@ -61,9 +75,7 @@ def _prepare(
     obs_dim = observation_size(scenario)
     cont = scenario.n_iotds + 2 * scenario.n_uavs
     probe = RunDir.seeds_for(seed)
-    if "iotd_block" in {f.name for f in fields(spec.config_cls)}:
-        # per-IoTD shared networks read the observation's IoTD blocks (unless set explicitly)
-        agent_over = {"iotd_block": PER_IOTD + scenario.n_uavs, **agent_over}
+    agent_over = {**scenario_agent_settings(spec.config_cls, scenario), **agent_over}
     agent, agent_cfg = build_agent(
         algo, obs_dim, scenario.n_iotds, scenario.n_servers, cont, probe.torch, agent_over
     )
@@ -74,6 +86,8 @@ def _prepare(
         del loop_id["counterfactual_samples"]
     if agent_cfg.get("server_values") == "critic":
         agent_cfg = {k: v for k, v in agent_cfg.items() if k != "server_values"}
+    if agent_cfg.get("uav_geometry") is False:
+        agent_cfg = {k: v for k, v in agent_cfg.items() if k not in ("uav_geometry", "uav_step")}
     run = RunDir(
         out,
         {"algo": algo, "agent": agent_cfg, "loop": loop_id, "scenario": scenario.to_dict()},

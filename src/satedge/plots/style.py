@@ -51,6 +51,7 @@ _METHODS: dict[str, tuple[str, str, str]] = {
     "adsac-nompo": ("AD-SAC w/o MPO", "tab:olive", "h"),
     "adsac-paper": ("AD-SAC (paper form)", "darkred", "p"),
     "adsac-exact": ("AD-SAC (exact server values)", "indigo", "D"),
+    "adsac-exact-geo": ("AD-SAC (exact values, UAV geometry)", "darkgreen", "v"),
 }
 _SPARE = (("teal", "d"), ("navy", "8"), ("goldenrod", "H"), ("slategray", "1"))
 
