@@ -42,6 +42,8 @@ def test_evaluate_json(capsys: pytest.CaptureFixture[str]) -> None:
     (["scenario", "show", "--set", "bogus=1"], "unknown key bogus"),
     (["evaluate", "--policy", "greedy", "--set", "tasks.deadline_min_s=0"],
      "tasks.deadline_min_s=0"),
+    (["evaluate", "--policy", "greedy", "--decision-samples", "4"],
+     "not to the built-in policy 'greedy'"),
 ])
 def test_bad_values_exit_2_with_one_line(argv: list[str], fragment: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "satedge.cli", *argv], capture_output=True,

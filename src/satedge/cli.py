@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=_positive_int, default=10,
                     help="episodes, run as one batch (default: %(default)s)")
     ev.add_argument("--seed", type=_seed, default=0, help="evaluation seed (default: %(default)s)")
+    ev.add_argument("--decision-samples", type=int, default=None, metavar="N",
+                    help="AD-SAC runs only: act with the best, by the learned critic, of the "
+                         "discrete mode and N samples of the discrete policy (the agent setting "
+                         "decision_samples; default: the run's own, 0 unless set when training)")
     _add_scenario_args(ev)
     ev.add_argument("--json", action="store_true", help="print JSON only")
 
@@ -178,9 +182,17 @@ def _scenario_show(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from dataclasses import fields, replace
+
     from satedge.agents.heuristics import POLICIES, HeuristicPolicy, make_policy
     from satedge.experiments.evaluate import METRICS, evaluate
 
+    if args.decision_samples is not None:
+        if args.decision_samples < 0:
+            raise ValueError(f"--decision-samples {args.decision_samples} must be >= 0")
+        if args.policy in POLICIES:
+            raise ValueError("--decision-samples applies to a trained AD-SAC run directory, "
+                             f"not to the built-in policy {args.policy!r}")
     scenario = resolve(args.preset, args.overrides)
     policy: HeuristicPolicy
     if args.policy in POLICIES:
@@ -190,6 +202,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         from satedge.experiments.train import load_trained_agent
 
         agent, trained_on = load_trained_agent(args.policy)
+        if args.decision_samples is not None:
+            cfg = getattr(agent, "cfg", None)
+            if cfg is None or "decision_samples" not in {f.name for f in fields(cfg)}:
+                raise ValueError(f"--decision-samples needs an AD-SAC run; {args.policy} is "
+                                 f"{type(agent).__name__}")
+            agent.cfg = replace(cfg, decision_samples=args.decision_samples)  # type: ignore
         policy = AgentPolicy(agent)
         if args.preset == "default" and not args.overrides:
             scenario, args.preset = trained_on, "trained-run"
@@ -204,6 +222,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                          f"({', '.join(sorted(POLICIES))}) nor a run directory with run.json")
     result: dict[str, Any] = {"policy": args.policy, "preset": args.preset,
                               "overrides": list(args.overrides)}
+    if args.decision_samples is not None:
+        result["decision_samples"] = args.decision_samples
     result.update(evaluate(policy, scenario, args.episodes, args.seed))
     if args.json:
         print(json.dumps(result, indent=2))

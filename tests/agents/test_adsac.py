@@ -81,6 +81,13 @@ def test_cli_train_and_evaluate_a_run(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["evaluate", "--policy", str(out), "--episodes", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["cost_per_slot"] > 0 and result["episodes"] == 2
+    assert "decision_samples" not in result
+    assert main(["evaluate", "--policy", str(out), "--episodes", "2", "--json",
+                 "--decision-samples", "8"]) == 0
+    picked = json.loads(capsys.readouterr().out)
+    assert picked["decision_samples"] == 8 and picked["cost_per_slot"] > 0
+    assert main(["evaluate", "--policy", str(out), "--decision-samples", "-1"]) == 2
+    assert "must be >= 0" in capsys.readouterr().err
     assert main(["train", "--algo", "nosuch", "--seed", "0", "--episodes", "4", "--out",
                  str(tmp_path / "x")]) == 2
 

@@ -47,6 +47,8 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
 - UAV geometry (``uav_geometry``, off by default; shared per-IoTD critic only): each IoTD's
   critic input also holds its horizontal distance to every UAV after the commanded move
   (:func:`post_move_distance`), computed from the observation as the environment applies the move.
+- Decision-time samples (``decision_samples``, 0 by default): a deterministic action's servers are
+  the best, by the min-twin Q, of the discrete mode and N samples (continuous part at its mode).
 """
 
 from __future__ import annotations
@@ -128,6 +130,9 @@ class AdSacConfig:
     # position units, 2 v_max tau / area, which ``satedge train`` sets from the scenario
     uav_geometry: bool = False
     uav_step: float = 0.0
+    # > 0: a deterministic action (evaluation) is the best, by the min-twin Q, of the discrete
+    # mode and this many samples of the discrete policy, the continuous part at its mode
+    decision_samples: int = 0
 
     def __post_init__(self) -> None:
         if self.form not in ("modern", "paper"):
@@ -160,6 +165,9 @@ class AdSacConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be in (0, 1]")
         if self.mpo_samples < 1:
             raise ValueError(f"mpo_samples={self.mpo_samples} must be at least 1")
+        if self.decision_samples < 0:
+            raise ValueError(f"decision_samples={self.decision_samples} must be >= 0 (0: the "
+                             "mode)")
 
 
 class DecomposedCritic(nn.Module):
@@ -261,6 +269,13 @@ def split_iotd_blocks(obs: Tensor, k: int, block: int) -> tuple[Tensor, Tensor, 
     """(per-IoTD blocks [B, K, block], the global rest [B, G], their mean [B, 1, block])."""
     per = obs[:, : k * block].reshape(-1, k, block)
     return per, obs[:, k * block :], per.mean(1, keepdim=True)
+
+
+def seed_major(x: Tensor, n_seeds: int) -> Tensor:
+    """[N, S * B, ...] samples per state as critic rows [S * N * B, ...]: S blocks of rows, seed
+    outermost, as seed-batched networks take them (unchanged order of rows for one seed)."""
+    n = x.shape[0]
+    return x.reshape(n, n_seeds, -1, *x.shape[2:]).transpose(0, 1).flatten(0, 2)
 
 
 def q_joint(q_ks: Tensor, onehot: Tensor) -> Tensor:
@@ -410,9 +425,30 @@ class AdSac:
         dd, dc = self._dist_d(self.actor_d, o, m), self._dist_c(self.actor_c, o)
         if deterministic:
             a_d, a_c = dd.mode(), dc.mode()
+            if self.cfg.decision_samples:
+                a_d = self._best_by_critic(o, dd, a_c, self.cfg.decision_samples)
         else:
             a_d, (a_c, _) = dd.sample(self.gen), dc.rsample(self.gen)
         return AgentAction(a_d.numpy().astype(np.int64), a_c.numpy().astype(np.float32))
+
+    def _best_by_critic(self, obs: Tensor, dd: MaskedCategorical, a_c: Tensor, n: int) -> Tensor:
+        """[R, K] the best by min-twin Q of the mode and ``n`` samples of ``dd`` at ``a_c``.
+
+        The samples come from a generator seeded 0 at every call (one per seed when
+        seed-batched, each drawing a separate run's shape), so a deterministic action stays a
+        function of the observation and leaves the agent's generator alone."""
+        seeds = self.n_seeds
+        gen: torch.Generator | SeedGenerators = torch.Generator().manual_seed(0)
+        if seeds > 1:
+            gen = SeedGenerators([torch.Generator().manual_seed(0) for _ in range(seeds)], axis=1)
+        logits = dd.logits.expand(n, *dd.logits.shape)
+        cands = torch.cat([dd.mode()[None], MaskedCategorical(logits).sample(gen)])  # [N+1,R,K]
+        c, r, k = cands.shape
+        onehot = seed_major(nn.functional.one_hot(cands, self.s).float(), seeds)
+        o, a = (seed_major(x.expand(c, *x.shape), seeds) for x in (obs, a_c))
+        q = torch.stack([q_joint(cr(o, a, onehot), onehot) for cr in self._role_critics(0)])
+        q = q.min(0).values.view(seeds, c, r // seeds).transpose(0, 1).reshape(c, r)
+        return cands.gather(0, q.argmax(0).view(1, r, 1).expand(1, r, k)).squeeze(0)
 
     # -- update ---------------------------------------------------------------------------
     def update(self, batch: ReplayBatch) -> dict[str, Any]:
@@ -554,18 +590,15 @@ class AdSac:
                 old_c.mean.expand(n, *old_c.mean.shape), old_c.log_std
             ).rsample(gen)
 
-            def seed_major(x: Tensor) -> Tensor:  # [N, S * B, ...] -> [S * N * B, ...]
-                return x.reshape(n, n_seeds, -1, *x.shape[2:]).transpose(0, 1).flatten(0, 2)
-
             exact = self.cfg.server_values == "exact"
             # exact: the critic scores each continuous sample with the stored servers, and each
             # sample's servers add their exact reward change, one IoTD at a time (first order)
             taken = b.action_d.expand(n, *b.action_d.shape) if exact else a_d
-            onehot = seed_major(nn.functional.one_hot(taken, self.s).float())
-            obs_n = seed_major(b.obs.expand(n, *b.obs.shape))
+            onehot = seed_major(nn.functional.one_hot(taken, self.s).float(), n_seeds)
+            obs_n = seed_major(b.obs.expand(n, *b.obs.shape), n_seeds)
             # one critic, as in MPO (Abdolmaleki et al. 2018): the E-step only ranks the N
             # samples of a state, and a second forward pass over N B rows doubles its cost
-            q = q_joint(self.critics[0](obs_n, seed_major(a_c), onehot), onehot)
+            q = q_joint(self.critics[0](obs_n, seed_major(a_c, n_seeds), onehot), onehot)
             q = q.view(n, bs).T if n_seeds == 1 else \
                 q.view(n_seeds, n, -1).transpose(1, 2).reshape(bs, n)  # [S * B, N]
             if exact:
