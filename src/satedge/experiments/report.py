@@ -138,7 +138,8 @@ def _extreme(claim: PaperClaim, table: pd.DataFrame, present: list[str], xs: lis
              xname: str) -> tuple[bool | None, str]:
     lead = claim.methods[0]
     if lead not in present or len(present) < 2:
-        return None, f"needs {method_label(lead)} and another method"
+        others = ", ".join(method_label(m) for m in claim.methods[1:])
+        return None, f"needs {method_label(lead)} and one of the paper's methods: {others}"
     pick = min if claim.check == "lowest" else max
     misses = []
     points: list[float | None] = [*xs] if xs else [None]
