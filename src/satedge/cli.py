@@ -205,8 +205,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         if args.decision_samples is not None:
             cfg = getattr(agent, "cfg", None)
             if cfg is None or "decision_samples" not in {f.name for f in fields(cfg)}:
-                raise ValueError(f"--decision-samples needs an AD-SAC run; {args.policy} is "
-                                 f"{type(agent).__name__}")
+                raise ValueError("--decision-samples needs a run of adsac, adsac-paper, "
+                                 "adsac-nompo, adsac-exact or adsac-exact-geo; "
+                                 f"{args.policy} holds an agent of class {type(agent).__name__}")
             agent.cfg = replace(cfg, decision_samples=args.decision_samples)  # type: ignore
         policy = AgentPolicy(agent)
         if args.preset == "default" and not args.overrides:

@@ -129,6 +129,9 @@ def test_cli_trains_and_evaluates_the_ablation(algo: str, tmp_path: Path,
     assert main(["evaluate", "--policy", str(out), "--episodes", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["cost_per_slot"] > 0 and result["episodes"] == 2
+    # decision-time samples are AdSac's; an ablation's run says so and is not evaluated
+    assert main(["evaluate", "--policy", str(out), "--decision-samples", "4"]) == 2
+    assert "agent of class AdSac" in capsys.readouterr().err
     run = json.loads((out / "run.json").read_text())
     unavailable = run["identity"]["loop"]["unavailable_samples"]
     assert unavailable is (algo == "adsac-d")
