@@ -4,7 +4,8 @@ Commands:
     satedge scenario show [--preset NAME] [--set key=value ...] [--json]
     satedge scenario list
     satedge evaluate --policy random|random-unmasked|greedy|optimizer|optimizer-unmasked|DIR
-                     [--episodes N] [--seed S] [--preset NAME] [--set key=value ...] [--json]
+                     [--episodes N] [--seed S] [--decision-samples N] [--preset NAME]
+                     [--set key=value ...] [--json]
     satedge train --algo NAME (satedge train --help lists them) --seed S --episodes N --out DIR
                   [--preset NAME] [--set key=value ...] [--agent-set key=value ...]
     satedge profile --model SHAPE|DIR --out FILE.csv [...]   (see satedge.profiling.commands)
