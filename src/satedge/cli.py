@@ -207,7 +207,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             cfg = getattr(agent, "cfg", None)
             if cfg is None or "decision_samples" not in {f.name for f in fields(cfg)}:
                 raise ValueError("--decision-samples needs a run of adsac, adsac-paper, "
-                                 "adsac-nompo, adsac-exact or adsac-exact-geo; "
+                                 "adsac-nompo, adsac-exact, adsac-exact-geo or "
+                                 "adsac-exact-geo-ar; "
                                  f"{args.policy} holds an agent of class {type(agent).__name__}")
             agent.cfg = replace(cfg, decision_samples=args.decision_samples)  # type: ignore
         policy = AgentPolicy(agent)

@@ -49,6 +49,10 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   (:func:`post_move_distance`), computed from the observation as the environment applies the move.
 - Decision-time samples (``decision_samples``, 0 by default): a deterministic action's servers are
   the best, by the min-twin Q, of the discrete mode and N samples (continuous part at its mode).
+- Autoregressive discrete actor (``discrete_actor="autoregressive"``, off by default): IoTDs are
+  placed one after another, each categorical seeing the load of those placed before it
+  (:class:`AutoregressiveIotdActor`). Its losses use each IoTD's categorical given the stored
+  servers of the IoTDs before it (the MPO KLs too); the soft value uses one sampled placement.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from satedge.agents.common.buffers import ReplayBatch
-from satedge.agents.common.distributions import MaskedCategorical, TanhGaussian
+from satedge.agents.common.distributions import MaskedCategorical, TanhGaussian, gumbel_noise
 from satedge.agents.common.mpo import (
     dual_loss,
     e_step_kl,
@@ -133,12 +137,22 @@ class AdSacConfig:
     # > 0: a deterministic action (evaluation) is the best, by the min-twin Q, of the discrete
     # mode and this many samples of the discrete policy, the continuous part at its mode
     decision_samples: int = 0
+    # "factorised": one categorical per IoTD given the state (the paper); "autoregressive": IoTD
+    # k's categorical also sees the servers' load from the IoTDs placed before it (shared
+    # per-IoTD networks only; AutoregressiveIotdActor)
+    discrete_actor: str = "factorised"
 
     def __post_init__(self) -> None:
         if self.form not in ("modern", "paper"):
             raise ValueError(f"form={self.form!r} must be 'modern' or 'paper'")
         if self.server_values not in ("critic", "exact"):
             raise ValueError(f"server_values={self.server_values!r} must be 'critic' or 'exact'")
+        if self.discrete_actor not in ("factorised", "autoregressive"):
+            raise ValueError(f"discrete_actor={self.discrete_actor!r} must be 'factorised' or "
+                             "'autoregressive'")
+        if self.discrete_actor == "autoregressive" and self.iotd_block <= 0:
+            raise ValueError("discrete_actor='autoregressive' needs the shared per-IoTD networks "
+                             f"(iotd_block > 0); got iotd_block={self.iotd_block}")
         for name in (
             "critic_lr",
             "actor_lr",
@@ -219,10 +233,7 @@ class SharedIotdCritic(nn.Module):
     def forward(self, obs: Tensor, a_c: Tensor, weights: Tensor) -> Tensor:
         k = self.k
         per, glob, ctx = split_iotd_blocks(obs, k, self.block)
-        # the request and output-length features, from [-1, 1] to [0, 1]
-        feats = (per[..., [IOTD_FEATURE["requests"], IOTD_FEATURE["output_tokens"]]] + 1.0) / 2
-        size = torch.cat([torch.ones_like(feats[..., :1]), feats], -1)
-        load = torch.einsum("bks,bkf->bsf", weights, size).flatten(1) / k  # [B, 3 S]
+        load = torch.einsum("bks,bkf->bsf", weights, load_sizes(per)).flatten(1) / k  # [B, 3 S]
         rest = torch.cat([glob, a_c[:, k:], load], -1).unsqueeze(1).expand(-1, k, -1)
         x = torch.cat([per, ctx.expand(-1, k, -1), a_c[:, :k, None], rest], -1)
         if self.uav_step > 0:
@@ -265,6 +276,68 @@ class SharedIotdActor(nn.Module):
         return self.net(x).flatten(1)
 
 
+class AutoregressiveIotdActor(nn.Module):
+    """Server logits [B, K * S] of IoTDs placed one after another, from one MLP shared by all
+    IoTDs: IoTD k's categorical sees what :class:`SharedIotdActor` sees plus the servers' load
+    from the IoTDs placed before it (the critic's three features per server, over those IoTDs
+    only), so the joint policy ``prod_k pi(a_k | s, a_<k)`` can coordinate the IoTDs' choices.
+
+    The order is by requested output length, longest first (ties by index), the order in which
+    the greedy heuristic places tasks. :meth:`forward` gives the conditionals of given servers
+    (teacher forcing, one pass); :meth:`decode` draws servers one IoTD at a time.
+    """
+
+    def __init__(self, obs_dim: int, k: int, s: int, block: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.k, self.s, self.block = k, s, block
+        self.net = mlp(2 * block + obs_dim - k * block + 3 * s, s, hidden)
+
+    def _parts(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(per-IoTD inputs without the load [B, K, F], load sizes [B, K, 3], order [B, K])."""
+        per, glob, ctx = split_iotd_blocks(obs, self.k, self.block)
+        base = torch.cat([per, ctx.expand(-1, self.k, -1),
+                          glob.unsqueeze(1).expand(-1, self.k, -1)], -1)
+        order = torch.argsort(-per[..., IOTD_FEATURE["output_tokens"]], dim=1, stable=True)
+        return base, load_sizes(per), order
+
+    def forward(self, obs: Tensor, servers: Tensor) -> Tensor:
+        base, size, order = self._parts(obs)
+        share = nn.functional.one_hot(servers, self.s).float().unsqueeze(-1) * size.unsqueeze(2)
+        index = order[..., None, None].expand_as(share)
+        ordered = share.gather(1, index)  # [B, K, S, 3] in placement order
+        before = torch.cat([torch.zeros_like(ordered[:, :1]), ordered[:, :-1]], 1).cumsum(1)
+        load = torch.empty_like(before).scatter_(1, index, before)  # back to IoTD positions
+        return self.net(torch.cat([base, load.flatten(2) / self.k], -1)).flatten(1)
+
+    @torch.no_grad()
+    def decode(self, obs: Tensor, mask: Tensor, gumbel: Tensor | None = None) -> Tensor:
+        """int64 [B, K] servers placed in order: each IoTD's most probable allowed server given
+        those placed before it (``gumbel`` None), or a sample, ``argmax(log p + G)`` with the
+        Gumbel draws ``gumbel`` [B, K, S] (:func:`gumbel_noise`)."""
+        base, size, order = self._parts(obs)
+        rows = torch.arange(obs.shape[0])
+        load = base.new_zeros(obs.shape[0], self.s, 3)
+        servers = torch.zeros(obs.shape[0], self.k, dtype=torch.long)
+        for j in range(self.k):
+            col = order[:, j]
+            logits = self.net(torch.cat([base[rows, col], load.flatten(1) / self.k], -1))
+            score = MaskedCategorical(logits.unsqueeze(1), mask[rows, col].unsqueeze(1)).log_probs
+            if gumbel is not None:
+                score = score + gumbel[rows, col].unsqueeze(1)
+            pick = score[:, 0].argmax(-1)
+            servers[rows, col] = pick
+            load = load + nn.functional.one_hot(pick, self.s).float().unsqueeze(-1) * \
+                size[rows, col].unsqueeze(1)
+        return servers
+
+
+def load_sizes(per: Tensor) -> Tensor:
+    """[B, K, 3] what an IoTD adds to its server's load: 1, and its request and output-length
+    features rescaled from [-1, 1] to [0, 1]."""
+    feats = (per[..., [IOTD_FEATURE["requests"], IOTD_FEATURE["output_tokens"]]] + 1.0) / 2
+    return torch.cat([torch.ones_like(feats[..., :1]), feats], -1)
+
+
 def split_iotd_blocks(obs: Tensor, k: int, block: int) -> tuple[Tensor, Tensor, Tensor]:
     """(per-IoTD blocks [B, K, block], the global rest [B, G], their mean [B, 1, block])."""
     per = obs[:, : k * block].reshape(-1, k, block)
@@ -276,6 +349,11 @@ def seed_major(x: Tensor, n_seeds: int) -> Tensor:
     outermost, as seed-batched networks take them (unchanged order of rows for one seed)."""
     n = x.shape[0]
     return x.reshape(n, n_seeds, -1, *x.shape[2:]).transpose(0, 1).flatten(0, 2)
+
+
+def unseed_major(x: Tensor, n: int, n_seeds: int) -> Tensor:
+    """The inverse of :func:`seed_major`: rows [S * N * B, ...] as [N, S * B, ...]."""
+    return x.reshape(n_seeds, n, -1, *x.shape[1:]).transpose(0, 1).flatten(1, 2)
 
 
 def q_joint(q_ks: Tensor, onehot: Tensor) -> Tensor:
@@ -307,8 +385,11 @@ class AdSac:
         self.gen: torch.Generator | SeedGenerators = torch.Generator().manual_seed(seed)
         h = config.hidden
         blk = config.iotd_block
+        self.ar = config.discrete_actor == "autoregressive"
         self.actor_d: nn.Module = (
-            SharedIotdActor(obs_dim, n_iotds, n_servers, blk, config.iotd_hidden)
+            AutoregressiveIotdActor(obs_dim, n_iotds, n_servers, blk, config.iotd_hidden)
+            if self.ar
+            else SharedIotdActor(obs_dim, n_iotds, n_servers, blk, config.iotd_hidden)
             if blk
             else mlp(obs_dim, n_iotds * n_servers, h)
         )
@@ -410,8 +491,49 @@ class AdSac:
         return float(x) if self.n_seeds == 1 else x.reshape(self.n_seeds, -1).mean(1).tolist()
 
     # -- policies -------------------------------------------------------------------------
-    def _dist_d(self, net: nn.Module, obs: Tensor, mask: Tensor) -> MaskedCategorical:
-        return MaskedCategorical(net(obs).view(-1, self.k, self.s), mask)
+    def _dist_d(self, net: nn.Module, obs: Tensor, mask: Tensor,
+                given: Tensor | None = None) -> MaskedCategorical:
+        """Each IoTD's categorical; autoregressive: conditioned on the servers ``given`` [B, K]
+        to the IoTDs placed before it."""
+        if not self.ar:
+            return MaskedCategorical(net(obs).view(-1, self.k, self.s), mask)
+        if given is None:
+            raise ValueError("the autoregressive discrete actor's categoricals need the servers "
+                             "they are conditioned on")
+        return MaskedCategorical(net(obs, given).view(-1, self.k, self.s), mask)
+
+    def _sample_d(self, net: nn.Module, obs: Tensor, mask: Tensor, gen: Any,
+                  n: int = 0) -> Tensor:
+        """Servers drawn from the discrete policy: [B, K], or ``n`` per state [n, B, K] (the
+        seeds along dim 1 of ``gen``'s draws, as :func:`seed_axis` sets)."""
+        if not self.ar:
+            dd = self._dist_d(net, obs, mask)
+            if not n:
+                return dd.sample(gen)
+            return MaskedCategorical(dd.logits.expand(n, *dd.logits.shape)).sample(gen)
+        shape = (obs.shape[0], self.k, self.s)
+        ar = cast(AutoregressiveIotdActor, net)
+        if not n:
+            return ar.decode(obs, mask, gumbel_noise(shape, gen))
+        g = gumbel_noise((n, *shape), gen)
+        o, m = (seed_major(x.expand(n, *x.shape), self.n_seeds) for x in (obs, mask))
+        return unseed_major(ar.decode(o, m, seed_major(g, self.n_seeds)), n, self.n_seeds)
+
+    def _mode_d(self, obs: Tensor, mask: Tensor) -> Tensor:
+        if self.ar:
+            return cast(AutoregressiveIotdActor, self.actor_d).decode(obs, mask)
+        return self._dist_d(self.actor_d, obs, mask).mode()
+
+    def _log_prob_d(self, net: nn.Module, obs: Tensor, mask: Tensor, servers: Tensor,
+                    dist: MaskedCategorical) -> Tensor:
+        """[N, B, K] per-IoTD log-probabilities of N server samples [N, B, K]: from ``dist``
+        (factorised), or each sample's own conditionals (autoregressive)."""
+        if not self.ar:
+            return dist.log_prob(servers)
+        n, seeds = servers.shape[0], self.n_seeds
+        o, m = (seed_major(x.expand(n, *x.shape), seeds) for x in (obs, mask))
+        a = seed_major(servers, seeds)
+        return unseed_major(self._dist_d(net, o, m, a).log_prob(a), n, seeds)
 
     def _dist_c(self, net: nn.Module, obs: Tensor) -> TanhGaussian:
         mean, log_std = net(obs).chunk(2, dim=-1)
@@ -422,16 +544,18 @@ class AdSac:
         self, obs: NDArray[np.float32], mask: NDArray[np.bool_], deterministic: bool = False
     ) -> AgentAction:
         o, m = torch.as_tensor(obs), torch.as_tensor(mask)
-        dd, dc = self._dist_d(self.actor_d, o, m), self._dist_c(self.actor_c, o)
+        dc = self._dist_c(self.actor_c, o)
         if deterministic:
-            a_d, a_c = dd.mode(), dc.mode()
+            a_d, a_c = self._mode_d(o, m), dc.mode()
             if self.cfg.decision_samples:
-                a_d = self._best_by_critic(o, dd, a_c, self.cfg.decision_samples)
+                a_d = self._best_by_critic(o, m, a_d, a_c, self.cfg.decision_samples)
         else:
-            a_d, (a_c, _) = dd.sample(self.gen), dc.rsample(self.gen)
+            a_d = self._sample_d(self.actor_d, o, m, self.gen)
+            a_c, _ = dc.rsample(self.gen)
         return AgentAction(a_d.numpy().astype(np.int64), a_c.numpy().astype(np.float32))
 
-    def _best_by_critic(self, obs: Tensor, dd: MaskedCategorical, a_c: Tensor, n: int) -> Tensor:
+    def _best_by_critic(self, obs: Tensor, mask: Tensor, mode: Tensor, a_c: Tensor,
+                        n: int) -> Tensor:
         """[R, K] the best by min-twin Q of the mode and ``n`` samples of ``dd`` at ``a_c``.
 
         The samples come from a generator seeded 0 at every call (one per seed when
@@ -441,8 +565,7 @@ class AdSac:
         gen: torch.Generator | SeedGenerators = torch.Generator().manual_seed(0)
         if seeds > 1:
             gen = SeedGenerators([torch.Generator().manual_seed(0) for _ in range(seeds)], axis=1)
-        logits = dd.logits.expand(n, *dd.logits.shape)
-        cands = torch.cat([dd.mode()[None], MaskedCategorical(logits).sample(gen)])  # [N+1,R,K]
+        cands = torch.cat([mode[None], self._sample_d(self.actor_d, obs, mask, gen, n)])
         c, r, k = cands.shape
         onehot = seed_major(nn.functional.one_hot(cands, self.s).float(), seeds)
         o, a = (seed_major(x.expand(c, *x.shape), seeds) for x in (obs, a_c))
@@ -480,7 +603,10 @@ class AdSac:
         (one a_c sample; the twin with the lower total is taken per state, and the continuous
         entropy term is shared equally over the K IoTDs). Summed over K it is V(s)."""
         alpha_d, alpha_c = self._alphas(obs.shape[0])
-        dd, dc = self._dist_d(self.actor_d, obs, mask), self._dist_c(self.actor_c, obs)
+        # autoregressive: the conditionals along one sampled placement, whose entropies sum to
+        # an unbiased estimate of the joint entropy (chain rule)
+        given = self._sample_d(self.actor_d, obs, mask, self.gen) if self.ar else None
+        dd, dc = self._dist_d(self.actor_d, obs, mask, given), self._dist_c(self.actor_c, obs)
         a_c, u = dc.rsample(self.gen)
         q_k = torch.stack([(c(obs, a_c, dd.probs) * dd.probs).sum(-1) for c in critics])  # [n,B,K]
         pick = q_k.sum(-1).argmin(0)  # [B]
@@ -534,7 +660,9 @@ class AdSac:
 
     def _update_actors(self, b: ReplayBatch) -> dict[str, float]:
         alpha_d, alpha_c = self._alphas(b.obs.shape[0])
-        dd, dc = self._dist_d(self.actor_d, b.obs, b.mask), self._dist_c(self.actor_c, b.obs)
+        # autoregressive: each IoTD's categorical given the stored servers of those before it
+        dd = self._dist_d(self.actor_d, b.obs, b.mask, b.action_d)
+        dc = self._dist_c(self.actor_c, b.obs)
         a_c, u = dc.rsample(self.gen)
         logp_c = dc.log_prob(a_c, u)
         probs = dd.probs.detach()
@@ -582,10 +710,12 @@ class AdSac:
     def _mpo_losses(self, b: ReplayBatch) -> tuple[Tensor, dict[str, Any]]:
         n, bs, n_seeds = self.cfg.mpo_samples, b.obs.shape[0], self.n_seeds
         with torch.no_grad():  # E-step on N actions per state from the previous policy
-            old_d, old_c = self._dist_d(self.old_d, b.obs, b.mask), self._dist_c(self.old_c, b.obs)
-            # the policies run once per state; only the critics see the N samples ([N, B, ...])
+            old_d = self._dist_d(self.old_d, b.obs, b.mask, b.action_d)
+            old_c = self._dist_c(self.old_c, b.obs)
+            # the policies run once per state (the factorised discrete one); only the critics
+            # see the N samples ([N, B, ...])
             gen = seed_axis(self.gen, 1)  # samples [N, S * B, ...]: the seeds along dim 1
-            a_d = MaskedCategorical(old_d.logits.expand(n, *old_d.logits.shape)).sample(gen)
+            a_d = self._sample_d(self.old_d, b.obs, b.mask, gen, n)
             a_c, u = TanhGaussian(
                 old_c.mean.expand(n, *old_c.mean.shape), old_c.log_std
             ).rsample(gen)
@@ -613,8 +743,9 @@ class AdSac:
         self._total(eta_loss).backward()
         eta = eta_from_raw(self.eta_raw).detach()
         weights = e_step_weights(q, self._rows(eta, bs))
-        new_d, new_c = self._dist_d(self.actor_d, b.obs, b.mask), self._dist_c(self.actor_c, b.obs)
-        lp_d = new_d.log_prob(a_d).sum(-1).T  # [B, N]
+        new_d = self._dist_d(self.actor_d, b.obs, b.mask, b.action_d)
+        new_c = self._dist_c(self.actor_c, b.obs)
+        lp_d = self._log_prob_d(self.actor_d, b.obs, b.mask, a_d, new_d).sum(-1).T  # [B, N]
         lp_c = new_c.log_prob(a_c, u).T
         kl_d, kl_c = old_d.kl(new_d).sum(-1), old_c.kl(new_c)
         lag = lagrange_from_raw(self.lagrange_raw)

@@ -94,6 +94,15 @@ def _specs() -> dict[str, AlgorithmSpec]:
             "the move",
             seed_batched=True,
         ),
+        "adsac-exact-geo-ar": AlgorithmSpec(
+            "adsac-exact-geo-ar",
+            AdSacConfig,
+            {"server_values": "exact", "uav_geometry": True, "discrete_actor": "autoregressive"},
+            _adsac_builder,
+            summary="adsac-exact-geo whose discrete actor places the IoTDs one after another, "
+            "each seeing the load of those placed before it",
+            seed_batched=True,
+        ),
         "adsac-paper": AlgorithmSpec(
             "adsac-paper",
             AdSacConfig,
@@ -153,8 +162,8 @@ def _specs() -> dict[str, AlgorithmSpec]:
     }
 
 
-ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact-geo", "adsac-d",
-              "adsac-c", "d3qn", "ddpg", "ppo", "hybrid-ppo")
+ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact-geo",
+              "adsac-exact-geo-ar", "adsac-d", "adsac-c", "d3qn", "ddpg", "ppo", "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:

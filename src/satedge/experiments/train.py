@@ -88,6 +88,8 @@ def _prepare(
         agent_cfg = {k: v for k, v in agent_cfg.items() if k != "server_values"}
     if agent_cfg.get("decision_samples") == 0:
         agent_cfg = {k: v for k, v in agent_cfg.items() if k != "decision_samples"}
+    if agent_cfg.get("discrete_actor") == "factorised":
+        agent_cfg = {k: v for k, v in agent_cfg.items() if k != "discrete_actor"}
     if agent_cfg.get("uav_geometry") is False:
         agent_cfg = {k: v for k, v in agent_cfg.items() if k not in ("uav_geometry", "uav_step")}
     run = RunDir(

@@ -52,6 +52,7 @@ _METHODS: dict[str, tuple[str, str, str]] = {
     "adsac-paper": ("AD-SAC (paper form)", "darkred", "p"),
     "adsac-exact": ("AD-SAC (exact server values)", "indigo", "D"),
     "adsac-exact-geo": ("AD-SAC (exact values, UAV geometry)", "darkgreen", "v"),
+    "adsac-exact-geo-ar": ("AD-SAC (exact values, UAV geometry, autoregressive)", "olive", "<"),
 }
 _SPARE = (("teal", "d"), ("navy", "8"), ("goldenrod", "H"), ("slategray", "1"))
 

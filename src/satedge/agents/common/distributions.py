@@ -9,6 +9,7 @@ Every method is differentiable where it makes sense; samplers take an optional
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -18,7 +19,7 @@ from torch.nn import functional as F
 from satedge.agents.common.seedbatch import Generator, seeded_rand, seeded_randn
 
 __all__ = ["HybridDistribution", "HybridLogProb", "MaskedCategorical", "TanhGaussian",
-           "masked_logit"]
+           "gumbel_noise", "masked_logit"]
 
 _LOG_2 = math.log(2.0)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -29,6 +30,14 @@ def masked_logit(dtype: torch.dtype) -> float:
     negative value for half precision). ``exp(-1e9 - logsumexp) == 0`` exactly, so masked choices
     get probability 0 while every log-probability stays finite (no ``0 * inf = NaN``)."""
     return max(-1e9, torch.finfo(dtype).min / 4)
+
+
+def gumbel_noise(shape: Sequence[int], generator: Generator = None,
+                 dtype: torch.dtype = torch.float32, device: torch.device | None = None) -> Tensor:
+    """Standard Gumbel draws ``G = -log(-log U)``, ``U ~ U(0, 1)``: ``argmax(log p + G)`` samples
+    the categorical ``p`` (the Gumbel-max trick)."""
+    u = seeded_rand(shape, generator, dtype=dtype, device=device)
+    return -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
 
 
 class MaskedCategorical:
@@ -73,10 +82,8 @@ class MaskedCategorical:
     def sample(self, generator: Generator = None) -> Tensor:
         """int64 [..., K] draws by the Gumbel-max trick, ``argmax_s (log p_s + G_s)`` with
         ``G = -log(-log U)``, ``U ~ U(0, 1)`` (Gumbel 1954; Maddison et al. 2014, Sec. 2)."""
-        u = seeded_rand(self.logits.shape, generator, dtype=self.logits.dtype,
-                        device=self.logits.device)
-        tiny = torch.finfo(u.dtype).tiny
-        gumbel = -torch.log(-torch.log(u.clamp_min(tiny)))
+        gumbel = gumbel_noise(self.logits.shape, generator, self.logits.dtype,
+                              self.logits.device)
         return torch.argmax(self.log_probs + gumbel, dim=-1)
 
     def log_prob(self, actions: Tensor) -> Tensor:
