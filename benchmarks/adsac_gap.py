@@ -45,7 +45,6 @@ import torch
 from torch import nn
 
 from satedge.agents.adsac import AdSac, q_joint
-from satedge.agents.common.distributions import MaskedCategorical
 from satedge.agents.common.protocol import AgentAction, to_env_action
 from satedge.agents.heuristics import GreedyPolicy, make_policy
 from satedge.envs.encoding import ActionDecoder, ObservationEncoder
@@ -73,14 +72,13 @@ class Probe:
     def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
         enc = self._encoders.setdefault(id(network), ObservationEncoder(network))
         obs = torch.as_tensor(enc(state))
-        with torch.no_grad():
-            dd = self.agent._dist_d(self.agent.actor_d, obs, torch.as_tensor(state.mask))
-            dc = self.agent._dist_c(self.agent.actor_c, obs)
-            cands = [dd.mode()[None]]
+        agent, mask = self.agent, torch.as_tensor(state.mask)
+        with torch.no_grad():  # the agent's own mode and samples (either discrete actor)
+            dc = agent._dist_c(agent.actor_c, obs)
+            cands = [agent._mode_d(obs, mask)[None]]
             if self.samples:
                 gen = torch.Generator().manual_seed(0)
-                logits = dd.logits.expand(self.samples, *dd.logits.shape)
-                cands.append(MaskedCategorical(logits).sample(gen))
+                cands.append(agent._sample_d(agent.actor_d, obs, mask, gen, self.samples))
             servers = torch.cat(cands).numpy().astype(np.int64)
             cont = dc.mode().numpy().astype(np.float64)
         return self.pick(network, state, servers, cont, obs)
