@@ -502,12 +502,13 @@ class AdSac:
                              "they are conditioned on")
         return MaskedCategorical(net(obs, given).view(-1, self.k, self.s), mask)
 
-    def _sample_d(self, net: nn.Module, obs: Tensor, mask: Tensor, gen: Any,
-                  n: int = 0) -> Tensor:
+    def _sample_d(self, net: nn.Module, obs: Tensor, mask: Tensor, gen: Any, n: int = 0,
+                  dist: MaskedCategorical | None = None) -> Tensor:
         """Servers drawn from the discrete policy: [B, K], or ``n`` per state [n, B, K] (the
-        seeds along dim 1 of ``gen``'s draws, as :func:`seed_axis` sets)."""
+        seeds along dim 1 of ``gen``'s draws, as :func:`seed_axis` sets). ``dist``: ``net``'s
+        factorised categoricals at ``obs`` if already computed."""
         if not self.ar:
-            dd = self._dist_d(net, obs, mask)
+            dd = dist if dist is not None else self._dist_d(net, obs, mask)
             if not n:
                 return dd.sample(gen)
             return MaskedCategorical(dd.logits.expand(n, *dd.logits.shape)).sample(gen)
@@ -715,7 +716,7 @@ class AdSac:
             # the policies run once per state (the factorised discrete one); only the critics
             # see the N samples ([N, B, ...])
             gen = seed_axis(self.gen, 1)  # samples [N, S * B, ...]: the seeds along dim 1
-            a_d = self._sample_d(self.old_d, b.obs, b.mask, gen, n)
+            a_d = self._sample_d(self.old_d, b.obs, b.mask, gen, n, old_d)
             a_c, u = TanhGaussian(
                 old_c.mean.expand(n, *old_c.mean.shape), old_c.log_std
             ).rsample(gen)
