@@ -56,6 +56,16 @@ def scenario_agent_settings(config_cls: type, scenario: Scenario) -> dict[str, A
     return out
 
 
+_LATER_AGENT_SETTINGS: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "server_values": ("critic", ()),
+    "decision_samples": (0, ()),
+    "discrete_actor": ("factorised", ()),
+    "uav_geometry": (False, ("uav_step",)),
+}
+"""Agent settings added after the first releases: at this default the setting (and the keys
+beside it, which only it reads) stays out of a run's identity."""
+
+
 def _prepare(
     algo: str,
     scenario: Scenario,
@@ -84,14 +94,9 @@ def _prepare(
     # directories made before them still resume
     if not loop_id.get("counterfactual_samples", 1):
         del loop_id["counterfactual_samples"]
-    if agent_cfg.get("server_values") == "critic":
-        agent_cfg = {k: v for k, v in agent_cfg.items() if k != "server_values"}
-    if agent_cfg.get("decision_samples") == 0:
-        agent_cfg = {k: v for k, v in agent_cfg.items() if k != "decision_samples"}
-    if agent_cfg.get("discrete_actor") == "factorised":
-        agent_cfg = {k: v for k, v in agent_cfg.items() if k != "discrete_actor"}
-    if agent_cfg.get("uav_geometry") is False:
-        agent_cfg = {k: v for k, v in agent_cfg.items() if k not in ("uav_geometry", "uav_step")}
+    for key, (default, also) in _LATER_AGENT_SETTINGS.items():
+        if key in agent_cfg and agent_cfg[key] == default:
+            agent_cfg = {k: v for k, v in agent_cfg.items() if k != key and k not in also}
     run = RunDir(
         out,
         {"algo": algo, "agent": agent_cfg, "loop": loop_id, "scenario": scenario.to_dict()},
