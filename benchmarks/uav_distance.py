@@ -21,31 +21,34 @@ from pathlib import Path
 
 import numpy as np
 
-from satedge.agents.heuristics import HeuristicPolicy, make_policy
-from satedge.envs.vector import MllmOffloadVectorEnv, spawn_seeds
-from satedge.experiments.evaluate import AgentPolicy
+from satedge.agents.heuristics import Action, HeuristicPolicy, make_policy
+from satedge.experiments.evaluate import AgentPolicy, evaluate
 from satedge.experiments.train import load_trained_agent
+from satedge.sim.network import EdgeNetwork
 from satedge.sim.scenario import Scenario
+from satedge.sim.state import SlotState
+
+
+class _Recorder:
+    """``policy`` with each state's mean IoTD-to-nearest-UAV distance recorded."""
+
+    def __init__(self, policy: HeuristicPolicy) -> None:
+        self.policy = policy
+        self.distance_m: list[float] = []
+
+    def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
+        self.distance_m.append(float(state.uav_horizontal_m.min(-1).mean()))
+        return self.policy.act(network, state, rng)
 
 
 def nearest_uav_distance(policy: HeuristicPolicy, scenario: Scenario, episodes: int,
                          seed: int) -> tuple[float, float, float]:
     """(mean nearest-UAV distance in m over the first 10 slots, over the last 50, UAV share)
-    on the environments :func:`satedge.experiments.evaluate.evaluate` builds for ``seed``."""
-    env_seed, policy_seq = np.random.SeedSequence(seed).spawn(2)
-    env = MllmOffloadVectorEnv(episodes, scenario)
-    env.reset(seed=spawn_seeds(int(env_seed.generate_state(1)[0]), episodes))
-    rng = np.random.default_rng(policy_seq)
-    dist, n_uav, n_exec = [], 0.0, 0.0
-    for _ in range(scenario.episode_slots):
-        state = env.state
-        assert state is not None
-        dist.append(float(state.uav_horizontal_m.min(-1).mean()))
-        _, _, _, _, info = env.step(policy.act(env.network, state, rng))
-        info = info.get("final_info", info)
-        n_uav += float(np.sum(info["n_uav"]))
-        n_exec += float(np.sum(info["n_executed"]))
-    return float(np.mean(dist[:10])), float(np.mean(dist[-50:])), n_uav / max(n_exec, 1.0)
+    in :func:`satedge.experiments.evaluate.evaluate` of ``policy`` on ``seed``."""
+    recorder = _Recorder(policy)
+    result = evaluate(recorder, scenario, episodes, seed)
+    dist = recorder.distance_m
+    return float(np.mean(dist[:10])), float(np.mean(dist[-50:])), float(result["uav_share"])
 
 
 def main(argv: list[str] | None = None) -> None:
