@@ -206,9 +206,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         if args.decision_samples is not None:
             cfg = getattr(agent, "cfg", None)
             if cfg is None or "decision_samples" not in {f.name for f in fields(cfg)}:
-                raise ValueError("--decision-samples needs a run of adsac, adsac-paper, "
-                                 "adsac-nompo, adsac-exact, adsac-exact-geo or "
-                                 "adsac-exact-geo-ar; "
+                raise ValueError("--decision-samples needs a run of an AD-SAC algorithm "
+                                 "(adsac, adsac-paper, adsac-nompo or adsac-exact*); "
                                  f"{args.policy} holds an agent of class {type(agent).__name__}")
             agent.cfg = replace(cfg, decision_samples=args.decision_samples)  # type: ignore
         policy = AgentPolicy(agent)

@@ -115,11 +115,14 @@ def _random_buffer(rng: np.random.Generator, obs_dim: int, k: int, s: int,
                                                ("paper", False, "critic"),
                                                ("modern", True, "exact"),
                                                ("modern", True, "exact+geometry"),
-                                               ("modern", True, "exact+geometry+ar")])
+                                               ("modern", True, "exact+geometry+ar"),
+                                               ("modern", True, "exact+geometry+ar+rel")])
 def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool, values: str) -> None:
     sc = Scenario()
     obs_dim, k, s = observation_size(sc), sc.n_iotds, sc.n_servers
     a = k + 2 * sc.n_uavs
+    rel = values.endswith("+rel")
+    values = values.removesuffix("+rel")
     ar = values.endswith("+ar")
     values = values.removesuffix("+ar")
     geometry = values.endswith("+geometry")
@@ -127,7 +130,8 @@ def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool, val
     cfg = AdSacConfig(form=form, hidden=(64, 64), iotd_hidden=(32, 32), mpo_samples=4,
                       iotd_block=PER_IOTD + sc.n_uavs if shared else 0, server_values=values,
                       uav_geometry=geometry, uav_step=0.24,
-                      discrete_actor="autoregressive" if ar else "factorised")
+                      discrete_actor="autoregressive" if ar else "factorised",
+                      continuous_actor="shared" if rel else "flat")
     seeds = (5, 6, 7)
     separate = [AdSac(obs_dim, k, s, a, cfg, seed=x) for x in seeds]
     batched = AdSac.seed_batched([AdSac(obs_dim, k, s, a, cfg, seed=x) for x in seeds])

@@ -53,6 +53,9 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   placed one after another, each categorical seeing the load of those placed before it
   (:class:`AutoregressiveIotdActor`). Its losses use each IoTD's categorical given the stored
   servers of the IoTDs before it (the MPO KLs too); the soft value uses one sampled placement.
+- Shared continuous actor (``continuous_actor="shared"``, off by default): powers from the shared
+  per-IoTD inputs, and each UAV's move from attention over the IoTDs' offsets to that UAV
+  (:class:`SharedContinuousActor`), instead of one MLP on the absolute positions.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ from satedge.agents.common.seedbatch import (
     stack_state,
     unstack_state,
 )
-from satedge.envs.encoding import IOTD_FEATURE
+from satedge.envs.encoding import IOTD_FEATURE, PER_IOTD
 
 __all__ = ["AdSac", "AdSacConfig"]
 
@@ -141,6 +144,10 @@ class AdSacConfig:
     # k's categorical also sees the servers' load from the IoTDs placed before it (shared
     # per-IoTD networks only; AutoregressiveIotdActor)
     discrete_actor: str = "factorised"
+    # "flat": one MLP on the whole observation gives every power and UAV move (the paper);
+    # "shared": IoTD k's power from the shared per-IoTD inputs, UAV m's move from the IoTDs'
+    # offsets to UAV m (shared per-IoTD networks and uav_step needed; SharedContinuousActor)
+    continuous_actor: str = "flat"
 
     def __post_init__(self) -> None:
         if self.form not in ("modern", "paper"):
@@ -150,6 +157,13 @@ class AdSacConfig:
         if self.discrete_actor not in ("factorised", "autoregressive"):
             raise ValueError(f"discrete_actor={self.discrete_actor!r} must be 'factorised' or "
                              "'autoregressive'")
+        if self.continuous_actor not in ("flat", "shared"):
+            raise ValueError(f"continuous_actor={self.continuous_actor!r} must be 'flat' or "
+                             "'shared'")
+        if self.continuous_actor == "shared" and not (self.iotd_block > 0 and self.uav_step > 0):
+            raise ValueError("continuous_actor='shared' needs iotd_block > 0 and uav_step > 0 "
+                             f"(the normalised UAV step); got iotd_block={self.iotd_block}, "
+                             f"uav_step={self.uav_step}")
         if self.discrete_actor == "autoregressive" and self.iotd_block <= 0:
             raise ValueError("discrete_actor='autoregressive' needs the shared per-IoTD networks "
                              f"(iotd_block > 0); got iotd_block={self.iotd_block}")
@@ -331,6 +345,53 @@ class AutoregressiveIotdActor(nn.Module):
         return servers
 
 
+class SharedContinuousActor(nn.Module):
+    """The continuous agent's Gaussian parameters [B, 2 (K + 2M)] (means, then log-stds, in the
+    flat actor's layout: K powers, then the M moves as (x, y) pairs) from networks shared across
+    IoTDs and across UAVs, which see positions relative to each UAV.
+
+    Power of IoTD k: one MLP on what :class:`SharedIotdActor` sees (own block, context, global).
+    Move of UAV m: a pair MLP scores every IoTD k and gives it a value vector from its block, its
+    offset to UAV m (in position units, and in moves clipped to [-1, 1]: ``offset / uav_step``),
+    their distance and its gain to UAV m; the UAV's MLP then reads the softmax-weighted sum of
+    the values and offsets (attention over the IoTDs and a "none" slot of value 0), the UAV's own
+    position and the global part. A rule such as "move toward a weighted centroid of the IoTDs"
+    is then one linear map of the pooled offsets, which the flat actor would have to learn from
+    absolute coordinates.
+    """
+
+    def __init__(self, obs_dim: int, k: int, m: int, block: int, hidden: tuple[int, ...],
+                 uav_step: float, width: int = 32) -> None:
+        super().__init__()
+        self.k, self.m, self.block, self.step = k, m, block, uav_step
+        n_global = obs_dim - k * block
+        self.power = mlp(2 * block + n_global, 2, hidden)
+        self.pair = mlp(block + 6, 1 + width, hidden)
+        self.uav = mlp(width + 4 + 2 + n_global, 4, hidden)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        k, m = self.k, self.m
+        per, glob, ctx = split_iotd_blocks(obs, k, self.block)
+        power = self.power(torch.cat([per, ctx.expand(-1, k, -1),
+                                      glob.unsqueeze(1).expand(-1, k, -1)], -1))  # [B, K, 2]
+        uav = glob[:, 3 : 3 + 2 * m].reshape(-1, m, 2)
+        xy = per[..., IOTD_FEATURE["x"] : IOTD_FEATURE["y"] + 1]
+        offset = xy.unsqueeze(1) - uav.unsqueeze(2)  # [B, M, K, 2]
+        moves = (offset / self.step).clamp(-1.0, 1.0)
+        dist = offset.square().sum(-1, keepdim=True).add(1e-6).sqrt()
+        gain = per[..., PER_IOTD : PER_IOTD + m].transpose(1, 2).unsqueeze(-1)  # [B, M, K, 1]
+        out = self.pair(torch.cat([per.unsqueeze(1).expand(-1, m, -1, -1), offset, moves, dist,
+                                   gain], -1))  # [B, M, K, 1 + width]
+        # softmax over the K IoTDs and a "none" slot of score 0 and value 0, so the scores' level
+        # (how much attention the IoTDs get at all) is learned, not a free shift
+        score = torch.cat([out[..., 0], torch.zeros_like(out[..., :1, 0])], -1)
+        weight = torch.softmax(score, dim=-1)[..., :k, None]
+        pooled = (weight * torch.cat([out[..., 1:], offset, moves], -1)).sum(2)
+        head = self.uav(torch.cat([pooled, uav, glob.unsqueeze(1).expand(-1, m, -1)], -1))
+        mean = torch.cat([power[..., 0], head[..., :2].flatten(1)], -1)
+        return torch.cat([mean, power[..., 1], head[..., 2:].flatten(1)], -1)
+
+
 def load_sizes(per: Tensor) -> Tensor:
     """[B, K, 3] what an IoTD adds to its server's load: 1, and its request and output-length
     features rescaled from [-1, 1] to [0, 1]."""
@@ -393,7 +454,12 @@ class AdSac:
             if blk
             else mlp(obs_dim, n_iotds * n_servers, h)
         )
-        self.actor_c = mlp(obs_dim, 2 * cont_dim, h)
+        self.actor_c: nn.Module = (
+            SharedContinuousActor(obs_dim, n_iotds, (cont_dim - n_iotds) // 2, blk,
+                                  config.iotd_hidden, config.uav_step)
+            if config.continuous_actor == "shared"
+            else mlp(obs_dim, 2 * cont_dim, h)
+        )
         self.old_d, self.old_c = copy.deepcopy(self.actor_d), copy.deepcopy(self.actor_c)
         n_q = 2  # modern: twin Q shared by both agents; paper: one Q per agent
         self.critics = nn.ModuleList(

@@ -103,6 +103,16 @@ def _specs() -> dict[str, AlgorithmSpec]:
             "each seeing the load of those placed before it",
             seed_batched=True,
         ),
+        "adsac-exact-geo-ar-rel": AlgorithmSpec(
+            "adsac-exact-geo-ar-rel",
+            AdSacConfig,
+            {"server_values": "exact", "uav_geometry": True, "discrete_actor": "autoregressive",
+             "continuous_actor": "shared"},
+            _adsac_builder,
+            summary="adsac-exact-geo-ar whose continuous actor gives each power from the shared "
+            "per-IoTD inputs and each UAV's move from the IoTDs' offsets to that UAV",
+            seed_batched=True,
+        ),
         "adsac-paper": AlgorithmSpec(
             "adsac-paper",
             AdSacConfig,
@@ -163,7 +173,8 @@ def _specs() -> dict[str, AlgorithmSpec]:
 
 
 ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact-geo",
-              "adsac-exact-geo-ar", "adsac-d", "adsac-c", "d3qn", "ddpg", "ppo", "hybrid-ppo")
+              "adsac-exact-geo-ar", "adsac-exact-geo-ar-rel", "adsac-d", "adsac-c", "d3qn",
+              "ddpg", "ppo", "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:

@@ -60,6 +60,7 @@ _LATER_AGENT_SETTINGS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "server_values": ("critic", ()),
     "decision_samples": (0, ()),
     "discrete_actor": ("factorised", ()),
+    "continuous_actor": ("flat", ()),
     "uav_geometry": (False, ("uav_step",)),
 }
 """Agent settings added after the first releases: at this default the setting (and the keys

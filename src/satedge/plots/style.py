@@ -53,6 +53,8 @@ _METHODS: dict[str, tuple[str, str, str]] = {
     "adsac-exact": ("AD-SAC (exact server values)", "indigo", "D"),
     "adsac-exact-geo": ("AD-SAC (exact values, UAV geometry)", "darkgreen", "v"),
     "adsac-exact-geo-ar": ("AD-SAC (exact values, UAV geometry, autoregressive)", "olive", "<"),
+    "adsac-exact-geo-ar-rel": ("AD-SAC (autoregressive, UAV-relative continuous actor)",
+                               "darkcyan", ">"),
 }
 _SPARE = (("teal", "d"), ("navy", "8"), ("goldenrod", "H"), ("slategray", "1"))
 

@@ -1,0 +1,104 @@
+"""AD-SAC's shared continuous actor: powers from the shared per-IoTD inputs, each UAV's move from
+attention over the IoTDs' offsets to that UAV."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from satedge.agents.adsac import AdSac, AdSacConfig, SharedContinuousActor
+from satedge.envs.encoding import IOTD_FEATURE, PER_IOTD, observation_size
+from satedge.sim.scenario import Scenario
+
+SC = Scenario()
+K, M = SC.n_iotds, SC.n_uavs
+BLOCK, OBS, STEP = PER_IOTD + M, observation_size(SC), 0.24
+
+
+def _actor(seed: int = 0) -> SharedContinuousActor:
+    torch.manual_seed(seed)
+    return SharedContinuousActor(OBS, K, M, BLOCK, (16, 16), STEP)
+
+
+def _obs(rows: int, seed: int = 1) -> torch.Tensor:
+    return torch.rand(rows, OBS, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def _permute_iotds(obs: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+    per = obs[:, : K * BLOCK].view(-1, K, BLOCK)[:, perm]
+    return torch.cat([per.flatten(1), obs[:, K * BLOCK:]], -1)
+
+
+def test_layout_is_the_flat_actors_and_iotds_are_exchangeable() -> None:
+    net, obs = _actor(), _obs(5)
+    out = net(obs)
+    assert out.shape == (5, 2 * (K + 2 * M))
+    perm = torch.randperm(K, generator=torch.Generator().manual_seed(3))
+    moved = net(_permute_iotds(obs, perm))
+    mean, log_std = out.chunk(2, -1)
+    p_mean, p_log_std = moved.chunk(2, -1)
+    # powers follow their IoTDs; the UAV moves pool over IoTDs, so they do not change
+    torch.testing.assert_close(p_mean[:, :K], mean[:, :K][:, perm])
+    torch.testing.assert_close(p_log_std[:, :K], log_std[:, :K][:, perm])
+    torch.testing.assert_close(p_mean[:, K:], mean[:, K:], rtol=1e-5, atol=1e-6)
+
+
+def test_a_uav_move_reads_the_iotds_offsets_from_that_uav() -> None:
+    net, obs = _actor(), _obs(1)
+    seen: dict[str, torch.Tensor] = {}
+    net.pair.register_forward_pre_hook(lambda _m, args: seen.setdefault("x", args[0]))
+    net(obs)
+    x = seen["x"][0]  # [M, K, BLOCK + 6]
+    per = obs[0, : K * BLOCK].view(K, BLOCK)
+    uav = obs[0, K * BLOCK + 3: K * BLOCK + 3 + 2 * M].view(M, 2)
+    xy = per[:, IOTD_FEATURE["x"]: IOTD_FEATURE["y"] + 1]
+    for m in range(M):
+        offset = xy - uav[m]
+        torch.testing.assert_close(x[m, :, BLOCK: BLOCK + 2], offset)
+        torch.testing.assert_close(x[m, :, BLOCK + 2: BLOCK + 4], (offset / STEP).clamp(-1, 1))
+        torch.testing.assert_close(x[m, :, BLOCK + 4], offset.norm(dim=-1), atol=1e-5, rtol=0)
+        torch.testing.assert_close(x[m, :, BLOCK + 5], per[:, PER_IOTD + m])
+    # moving one IoTD changes every UAV's move (through the pooling)
+    shifted = obs.clone()
+    shifted[0, IOTD_FEATURE["x"]] += 0.3
+    before, after = net(obs).chunk(2, -1)[0], net(shifted).chunk(2, -1)[0]
+    assert (before[0, K:] - after[0, K:]).abs().min() > 0
+
+
+def test_config_needs_the_shared_networks_and_the_uav_step() -> None:
+    with pytest.raises(ValueError, match="continuous_actor"):
+        AdSacConfig(continuous_actor="shared", iotd_block=BLOCK)
+    with pytest.raises(ValueError, match="continuous_actor"):
+        AdSacConfig(continuous_actor="pooled", iotd_block=BLOCK, uav_step=STEP)
+    cfg = AdSacConfig(continuous_actor="shared", iotd_block=BLOCK, uav_step=STEP,
+                      iotd_hidden=(16, 16))
+    agent = AdSac(OBS, K, SC.n_servers, K + 2 * M, cfg, seed=0)
+    assert isinstance(agent.actor_c, SharedContinuousActor)
+    assert isinstance(agent.old_c, SharedContinuousActor)
+
+
+def test_runs_resume_exactly_and_the_default_stays_out_of_the_identity(tmp_path) -> None:
+    from satedge.experiments.train import load_trained_agent, train
+    from satedge.sim.scenario import resolve
+
+    tiny = resolve("small", ["episode_slots=10"])
+    fast = {"learning_starts": 40, "eval_episodes": 2, "eval_every_episodes": 4,
+            "batch_size": 32, "mpo_samples": 4, "hidden": [32, 32], "buffer_size": 500}
+    algo = "adsac-exact-geo-ar-rel"
+    train(algo, tiny, 5, 8, tmp_path / "whole", overrides=fast, progress=False)
+    train(algo, tiny, 5, 4, tmp_path / "parts", overrides=fast, progress=False)
+    train(algo, tiny, 5, 8, tmp_path / "parts", overrides=fast, progress=False)
+    whole, _ = load_trained_agent(tmp_path / "whole")
+    parts, _ = load_trained_agent(tmp_path / "parts")
+    assert isinstance(whole.actor_c, SharedContinuousActor)
+    for name in ("actor_c", "critics"):
+        for key, value in whole.state_dict()[name].items():
+            torch.testing.assert_close(value, parts.state_dict()[name][key], rtol=0, atol=0)
+    ident = json.loads((tmp_path / "whole" / "run.json").read_text())["identity"]["agent"]
+    assert ident["continuous_actor"] == "shared"
+    plain = tmp_path / "plain"
+    train("adsac-exact-geo-ar", tiny, 5, 4, plain, overrides=fast, progress=False)
+    assert "continuous_actor" not in json.loads((plain / "run.json").read_text())["identity"][
+        "agent"]
