@@ -11,6 +11,7 @@ from satedge.agents.adsac import AdSac, AdSacConfig, AutoregressiveIotdActor, lo
 from satedge.agents.common.distributions import MaskedCategorical, gumbel_noise
 from satedge.envs.encoding import IOTD_FEATURE, PER_IOTD, observation_size
 from satedge.sim.scenario import Scenario
+from tests.agents.train_resume import check_resume_and_identity
 
 K, S, BLOCK, GLOBAL = 4, 3, 13, 9
 OBS = K * BLOCK + GLOBAL
@@ -124,26 +125,7 @@ def test_agent_acts_and_its_decision_samples_use_placements() -> None:
 
 def test_autoregressive_runs_resume_exactly_and_the_default_stays_out_of_the_identity(
         tmp_path) -> None:
-    import json
-
-    from satedge.experiments.train import load_trained_agent, train
-    from satedge.sim.scenario import resolve
-
-    tiny = resolve("small", ["episode_slots=10"])
-    fast = {"learning_starts": 40, "eval_episodes": 2, "eval_every_episodes": 4,
-            "batch_size": 32, "mpo_samples": 4, "hidden": [32, 32], "buffer_size": 500}
-    algo = "adsac-exact-geo-ar"
-    train(algo, tiny, 5, 8, tmp_path / "whole", overrides=fast, progress=False)
-    train(algo, tiny, 5, 4, tmp_path / "parts", overrides=fast, progress=False)
-    train(algo, tiny, 5, 8, tmp_path / "parts", overrides=fast, progress=False)
-    whole, _ = load_trained_agent(tmp_path / "whole")
-    parts, _ = load_trained_agent(tmp_path / "parts")
+    whole = check_resume_and_identity(tmp_path, "adsac-exact-geo-ar", "adsac-exact-geo",
+                                      "discrete_actor", ("actor_d", "critics"))
     assert isinstance(whole.actor_d, AutoregressiveIotdActor)
-    for name in ("actor_d", "critics"):
-        for key, value in whole.state_dict()[name].items():
-            torch.testing.assert_close(value, parts.state_dict()[name][key], rtol=0, atol=0)
-    train("adsac-exact-geo", tiny, 5, 4, tmp_path / "plain", overrides=fast, progress=False)
-    ident = {p: json.loads((tmp_path / p / "run.json").read_text())["identity"]["agent"]
-             for p in ("whole", "plain")}
-    assert ident["whole"]["discrete_actor"] == "autoregressive"
-    assert "discrete_actor" not in ident["plain"]
+    assert whole.cfg.discrete_actor == "autoregressive"

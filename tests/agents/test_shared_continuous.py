@@ -3,14 +3,13 @@ attention over the IoTDs' offsets to that UAV."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
 from satedge.agents.adsac import AdSac, AdSacConfig, SharedContinuousActor
 from satedge.envs.encoding import IOTD_FEATURE, PER_IOTD, observation_size
 from satedge.sim.scenario import Scenario
+from tests.agents.train_resume import check_resume_and_identity
 
 SC = Scenario()
 K, M = SC.n_iotds, SC.n_uavs
@@ -80,25 +79,7 @@ def test_config_needs_the_shared_networks_and_the_uav_step() -> None:
 
 
 def test_runs_resume_exactly_and_the_default_stays_out_of_the_identity(tmp_path) -> None:
-    from satedge.experiments.train import load_trained_agent, train
-    from satedge.sim.scenario import resolve
-
-    tiny = resolve("small", ["episode_slots=10"])
-    fast = {"learning_starts": 40, "eval_episodes": 2, "eval_every_episodes": 4,
-            "batch_size": 32, "mpo_samples": 4, "hidden": [32, 32], "buffer_size": 500}
-    algo = "adsac-exact-geo-ar-rel"
-    train(algo, tiny, 5, 8, tmp_path / "whole", overrides=fast, progress=False)
-    train(algo, tiny, 5, 4, tmp_path / "parts", overrides=fast, progress=False)
-    train(algo, tiny, 5, 8, tmp_path / "parts", overrides=fast, progress=False)
-    whole, _ = load_trained_agent(tmp_path / "whole")
-    parts, _ = load_trained_agent(tmp_path / "parts")
+    whole = check_resume_and_identity(tmp_path, "adsac-exact-geo-ar-rel", "adsac-exact-geo-ar",
+                                      "continuous_actor", ("actor_c", "critics"))
     assert isinstance(whole.actor_c, SharedContinuousActor)
-    for name in ("actor_c", "critics"):
-        for key, value in whole.state_dict()[name].items():
-            torch.testing.assert_close(value, parts.state_dict()[name][key], rtol=0, atol=0)
-    ident = json.loads((tmp_path / "whole" / "run.json").read_text())["identity"]["agent"]
-    assert ident["continuous_actor"] == "shared"
-    plain = tmp_path / "plain"
-    train("adsac-exact-geo-ar", tiny, 5, 4, plain, overrides=fast, progress=False)
-    assert "continuous_actor" not in json.loads((plain / "run.json").read_text())["identity"][
-        "agent"]
+    assert whole.cfg.continuous_actor == "shared"

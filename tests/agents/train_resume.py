@@ -1,0 +1,38 @@
+"""A shared check for AD-SAC options added after the first releases: a run resumed half-way
+equals an uninterrupted one, and the option names itself in the run identity only when set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from satedge.experiments.train import load_trained_agent, train
+from satedge.sim.scenario import resolve
+
+FAST = {"learning_starts": 40, "eval_episodes": 2, "eval_every_episodes": 4, "batch_size": 32,
+        "mpo_samples": 4, "hidden": [32, 32], "buffer_size": 500}
+
+
+def check_resume_and_identity(tmp_path: Path, algo: str, plain_algo: str, key: str,
+                              modules: tuple[str, ...]) -> Any:
+    """Train ``algo`` for 8 episodes at once and as 4 + 4 resumed (tiny scenario): ``modules``
+    equal bit for bit. ``key`` is in ``algo``'s identity and not in ``plain_algo``'s (where the
+    option is at its default). Returns the uninterrupted run's agent."""
+    tiny = resolve("small", ["episode_slots=10"])
+    train(algo, tiny, 5, 8, tmp_path / "whole", overrides=FAST, progress=False)
+    train(algo, tiny, 5, 4, tmp_path / "parts", overrides=FAST, progress=False)
+    train(algo, tiny, 5, 8, tmp_path / "parts", overrides=FAST, progress=False)
+    whole, _ = load_trained_agent(tmp_path / "whole")
+    parts, _ = load_trained_agent(tmp_path / "parts")
+    for name in modules:
+        for k, value in whole.state_dict()[name].items():
+            torch.testing.assert_close(value, parts.state_dict()[name][k], rtol=0, atol=0)
+    train(plain_algo, tiny, 5, 4, tmp_path / "plain", overrides=FAST, progress=False)
+    ident = {p: json.loads((tmp_path / p / "run.json").read_text())["identity"]["agent"]
+             for p in ("whole", "plain")}
+    assert key in ident["whole"]
+    assert key not in ident["plain"]
+    return whole
