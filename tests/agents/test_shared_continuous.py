@@ -83,3 +83,15 @@ def test_runs_resume_exactly_and_the_default_stays_out_of_the_identity(tmp_path)
                                       "continuous_actor", ("actor_c", "critics"))
     assert isinstance(whole.actor_c, SharedContinuousActor)
     assert whole.cfg.continuous_actor == "shared"
+
+
+def test_uav_step_stays_in_the_identity_while_a_setting_reads_it(tmp_path) -> None:
+    from satedge.experiments.train import _prepare
+    from satedge.sim.scenario import resolve
+
+    tiny = resolve("small", ["episode_slots=10"])
+    for algo, over, reads in [("adsac", {}, False),
+                              ("adsac-exact-geo", {}, True),
+                              ("adsac-exact-geo-ar-rel", {"uav_geometry": False}, True)]:
+        run = _prepare(algo, tiny, 0, 4, tmp_path / algo, over)[2]
+        assert ("uav_step" in run.identity["agent"]) == reads, algo

@@ -60,11 +60,12 @@ _LATER_AGENT_SETTINGS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "server_values": ("critic", ()),
     "decision_samples": (0, ()),
     "discrete_actor": ("factorised", ()),
-    "continuous_actor": ("flat", ()),
+    "continuous_actor": ("flat", ("uav_step",)),
     "uav_geometry": (False, ("uav_step",)),
 }
-"""Agent settings added after the first releases: at this default the setting (and the keys
-beside it, which only it reads) stays out of a run's identity."""
+"""Agent settings added after the first releases: at this default the setting stays out of a
+run's identity, and so do the keys beside it once every setting that reads them is at its
+default."""
 
 
 def _prepare(
@@ -95,9 +96,12 @@ def _prepare(
     # directories made before them still resume
     if not loop_id.get("counterfactual_samples", 1):
         del loop_id["counterfactual_samples"]
-    for key, (default, also) in _LATER_AGENT_SETTINGS.items():
-        if key in agent_cfg and agent_cfg[key] == default:
-            agent_cfg = {k: v for k, v in agent_cfg.items() if k != key and k not in also}
+    unset = {key for key, (default, _) in _LATER_AGENT_SETTINGS.items()
+             if key in agent_cfg and agent_cfg[key] == default}
+    read = {k for key, (_, also) in _LATER_AGENT_SETTINGS.items() if key not in unset
+            for k in also}
+    unused = {k for key in unset for k in _LATER_AGENT_SETTINGS[key][1]} - read
+    agent_cfg = {k: v for k, v in agent_cfg.items() if k not in unset | unused}
     run = RunDir(
         out,
         {"algo": algo, "agent": agent_cfg, "loop": loop_id, "scenario": scenario.to_dict()},
