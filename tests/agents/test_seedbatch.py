@@ -121,12 +121,8 @@ def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool, val
     sc = Scenario()
     obs_dim, k, s = observation_size(sc), sc.n_iotds, sc.n_servers
     a = k + 2 * sc.n_uavs
-    rel = values.endswith("+rel")
-    values = values.removesuffix("+rel")
-    ar = values.endswith("+ar")
-    values = values.removesuffix("+ar")
-    geometry = values.endswith("+geometry")
-    values = values.removesuffix("+geometry")
+    values, *flags = values.split("+")  # server values, then the options switched on
+    geometry, ar, rel = ("geometry" in flags), ("ar" in flags), ("rel" in flags)
     cfg = AdSacConfig(form=form, hidden=(64, 64), iotd_hidden=(32, 32), mpo_samples=4,
                       iotd_block=PER_IOTD + sc.n_uavs if shared else 0, server_values=values,
                       uav_geometry=geometry, uav_step=0.24,
