@@ -56,6 +56,12 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
 - Shared continuous actor (``continuous_actor="shared"``, off by default): powers from the shared
   per-IoTD inputs, and each UAV's move from attention over the IoTDs' offsets to that UAV
   (:class:`SharedContinuousActor`), instead of one MLP on the absolute positions.
+- UAV-distance shaping (``uav_shaping``, 0 = off by default): the critic's targets add the
+  potential-based shaping term ``gamma Phi(s') - Phi(s)`` (Ng et al. 1999) with ``Phi(s) = -beta *
+  mean_k min_m d_km``, the IoTDs' mean horizontal distance to their nearest UAV
+  (:func:`uav_shaping_reward`). A potential-based term leaves the optimal policy unchanged; it
+  puts the delayed effect of a UAV move on the channels into the reward of the slot that
+  commands it.
 """
 
 from __future__ import annotations
@@ -148,6 +154,10 @@ class AdSacConfig:
     # "shared": IoTD k's power from the shared per-IoTD inputs, UAV m's move from the IoTDs'
     # offsets to UAV m (shared per-IoTD networks and uav_step needed; SharedContinuousActor)
     continuous_actor: str = "flat"
+    # > 0: beta of the potential-based UAV-distance shaping of the critic's targets,
+    # Phi(s) = -beta * mean_k min_m d_km in reward units per observation position unit (2 / area
+    # per metre); shared per-IoTD networks only (uav_shaping_reward)
+    uav_shaping: float = 0.0
 
     def __post_init__(self) -> None:
         if self.form not in ("modern", "paper"):
@@ -164,6 +174,11 @@ class AdSacConfig:
             raise ValueError("continuous_actor='shared' needs iotd_block > 0 and uav_step > 0 "
                              f"(the normalised UAV step); got iotd_block={self.iotd_block}, "
                              f"uav_step={self.uav_step}")
+        if not self.uav_shaping >= 0:
+            raise ValueError(f"uav_shaping={self.uav_shaping} must be >= 0 (0: off)")
+        if self.uav_shaping > 0 and self.iotd_block <= 0:
+            raise ValueError("uav_shaping > 0 needs the shared per-IoTD networks (iotd_block > 0, "
+                             f"which locates the positions); got iotd_block={self.iotd_block}")
         if self.discrete_actor == "autoregressive" and self.iotd_block <= 0:
             raise ValueError("discrete_actor='autoregressive' needs the shared per-IoTD networks "
                              f"(iotd_block > 0); got iotd_block={self.iotd_block}")
@@ -272,6 +287,22 @@ def post_move_distance(per: Tensor, glob: Tensor, moves: Tensor, step: float) ->
     xy = per[..., IOTD_FEATURE["x"] : IOTD_FEATURE["y"] + 1]  # [B, K, 2]
     diff = xy.unsqueeze(2) - uav.unsqueeze(1)  # [B, K, M, 2]
     return diff.square().sum(-1).add(1e-6).sqrt()
+
+
+def uav_shaping_reward(obs: Tensor, next_obs: Tensor, not_done: Tensor, k: int, block: int,
+                       beta: float, gamma: float) -> Tensor:
+    """[B, K] each IoTD's share of the potential-based shaping term ``gamma Phi(s') - Phi(s)``
+    with ``Phi(s) = -beta * mean_k min_m d_km(s)`` (``d``: horizontal IoTD-to-UAV distance in the
+    observation's position units; ``not_done`` [B] zeroes ``Phi`` of a terminal state). IoTD k's
+    share is ``beta / K * (min_m d_km(s) - gamma min_m d_km(s'))``; the shares sum to the term.
+    """
+
+    def nearest(o: Tensor) -> Tensor:
+        per, glob, _ = split_iotd_blocks(o, k, block)
+        m = block - PER_IOTD  # a block holds PER_IOTD features and one gain per UAV
+        return post_move_distance(per, glob, o.new_zeros(o.shape[0], 2 * m), 1.0).min(-1).values
+
+    return beta / k * (nearest(obs) - gamma * not_done.unsqueeze(-1) * nearest(next_obs))
 
 
 class SharedIotdActor(nn.Module):
@@ -704,6 +735,11 @@ class AdSac:
             r, not_done = b.reward_k, (1.0 - b.done).unsqueeze(-1)
         else:
             r, not_done = b.reward, 1.0 - b.done
+        if self.cfg.uav_shaping > 0:
+            shaping = uav_shaping_reward(b.obs, b.next_obs, 1.0 - b.done, self.k,
+                                         self.cfg.iotd_block, self.cfg.uav_shaping,
+                                         self.cfg.gamma)
+            r = r + (shaping if per_task else shaping.sum(-1))
         ys = [r + self.cfg.gamma * not_done * v for v in v_next]
         if per_task:  # sum of the per-IoTD squared errors, mean over the batch
             loss = sum(self._mean(((qi - y) ** 2).sum(-1)) for qi, y in zip(q, ys, strict=True))

@@ -113,6 +113,16 @@ def _specs() -> dict[str, AlgorithmSpec]:
             "per-IoTD inputs and each UAV's move from the IoTDs' offsets to that UAV",
             seed_batched=True,
         ),
+        "adsac-exact-geo-ar-shaped": AlgorithmSpec(
+            "adsac-exact-geo-ar-shaped",
+            AdSacConfig,
+            {"server_values": "exact", "uav_geometry": True, "discrete_actor": "autoregressive",
+             "uav_shaping": 1.0},
+            _adsac_builder,
+            summary="adsac-exact-geo-ar whose critic targets add potential-based shaping by the "
+            "IoTDs' distance to their nearest UAV",
+            seed_batched=True,
+        ),
         "adsac-paper": AlgorithmSpec(
             "adsac-paper",
             AdSacConfig,
@@ -173,7 +183,8 @@ def _specs() -> dict[str, AlgorithmSpec]:
 
 
 ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact-geo",
-              "adsac-exact-geo-ar", "adsac-exact-geo-ar-rel", "adsac-d", "adsac-c", "d3qn",
+              "adsac-exact-geo-ar", "adsac-exact-geo-ar-rel",
+              "adsac-exact-geo-ar-shaped", "adsac-d", "adsac-c", "d3qn",
               "ddpg", "ppo", "hybrid-ppo")
 
 

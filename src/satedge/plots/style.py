@@ -55,6 +55,7 @@ _METHODS: dict[str, tuple[str, str, str]] = {
     "adsac-exact-geo-ar": ("AD-SAC (exact values, UAV geometry, autoregressive)", "olive", "<"),
     "adsac-exact-geo-ar-rel": ("AD-SAC (autoregressive, UAV-relative continuous actor)",
                                "darkcyan", ">"),
+    "adsac-exact-geo-ar-shaped": ("AD-SAC (autoregressive, UAV-distance shaping)", "sienna", "^"),
 }
 _SPARE = (("teal", "d"), ("navy", "8"), ("goldenrod", "H"), ("slategray", "1"))
 
