@@ -95,8 +95,9 @@ def _prepare(
     loop_id = {k: v for k, v in asdict(loop_cfg).items() if k != "episodes"}
     # settings added after the first releases leave the identity at their defaults, so run
     # directories made before them still resume
-    if not loop_id.get("counterfactual_samples", 1):
-        del loop_id["counterfactual_samples"]
+    for key in ("counterfactual_samples", "move_exploration"):
+        if not loop_id.get(key, 1):
+            del loop_id[key]
     unset = {key for key, (default, _) in _LATER_AGENT_SETTINGS.items()
              if key in agent_cfg and agent_cfg[key] == default}
     read = {k for key, (_, also) in _LATER_AGENT_SETTINGS.items() if key not in unset

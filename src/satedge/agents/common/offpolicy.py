@@ -37,6 +37,7 @@ __all__ = [
     "SeedBatchedAgent",
     "collect",
     "counterfactual_samples",
+    "explore_moves",
     "sample_seeds",
     "server_reward_table",
     "train_off_policy",
@@ -58,6 +59,9 @@ class OffPolicyConfig:
     updates_per_transition: float = 1.0
     unavailable_samples: bool = True
     counterfactual_samples: int = 0
+    # probability that an environment step's UAV moves are drawn uniformly from the box instead
+    # of taken from the agent (after the warm-up; the transition stores the moves flown)
+    move_exploration: float = 0.0
     eval_every_episodes: int = 20
     eval_episodes: int = 8
 
@@ -68,6 +72,8 @@ class OffPolicyConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if self.counterfactual_samples < 0:
             raise ValueError(f"counterfactual_samples={self.counterfactual_samples} must be >= 0")
+        if not 0 <= self.move_exploration <= 1:
+            raise ValueError(f"move_exploration={self.move_exploration} must be in [0, 1]")
         if self.learning_starts < 0 or not self.updates_per_transition >= 0:
             raise ValueError(f"learning_starts={self.learning_starts} and updates_per_transition="
                              f"{self.updates_per_transition} must be >= 0")
@@ -288,6 +294,8 @@ def train_off_policy_seeds(
             action = uniform_actions(mask, cont, rngs, blocks)
         else:
             action = agent.act(obs, mask)
+            if cfg.move_exploration > 0:
+                action = explore_moves(action, sc.n_iotds, cfg.move_exploration, rngs, blocks)
         next_obs, reward, trunc, infos = collect(env, obs, mask, action, buffers, rngs,
                                                  cfg.unavailable_samples,
                                                  cfg.counterfactual_samples)
@@ -438,6 +446,22 @@ def uniform_actions(mask: NDArray[np.bool_], cont: int, rngs: Sequence[np.random
     parts = [_uniform_action(mask[rows], cont, g) for g, rows in zip(rngs, blocks, strict=True)]
     return AgentAction(np.concatenate([p.discrete for p in parts]),
                        np.concatenate([p.continuous for p in parts]))
+
+
+def explore_moves(action: AgentAction, n_iotds: int, p: float,
+                  rngs: Sequence[np.random.Generator], blocks: Sequence[slice]) -> AgentAction:
+    """``action`` with each environment's UAV moves (the continuous entries after the
+    ``n_iotds`` powers) replaced, with probability ``p``, by a uniform draw from [-1, 1]^2 per
+    UAV; each seed's block draws from its own RNG, the same amount whatever it draws. Shows the
+    critic long moves the policy rarely makes (``move_exploration``; docs/agents.md)."""
+    cont = action.continuous.copy()
+    for g, rows in zip(rngs, blocks, strict=True):
+        part = cont[rows]
+        hit = g.random(len(part)) < p
+        moves = g.uniform(-1.0, 1.0, part[:, n_iotds:].shape).astype(cont.dtype)
+        part[hit, n_iotds:] = moves[hit]
+        cont[rows] = part
+    return AgentAction(action.discrete, cont)
 
 
 def _uniform_action(mask: NDArray[np.bool_], cont: int, rng: np.random.Generator) -> AgentAction:
