@@ -61,7 +61,7 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   mean_k min_m d_km``, the IoTDs' mean horizontal distance to their nearest UAV
   (:func:`uav_shaping_reward`). A potential-based term leaves the optimal policy unchanged; it
   puts the delayed effect of a UAV move on the channels into the reward of the slot that
-  commands it.
+  commands it. Measured, it changes nothing (docs/agents.md, "UAV-distance shaping: measured").
 """
 
 from __future__ import annotations

@@ -183,9 +183,8 @@ def _specs() -> dict[str, AlgorithmSpec]:
 
 
 ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact-geo",
-              "adsac-exact-geo-ar", "adsac-exact-geo-ar-rel",
-              "adsac-exact-geo-ar-shaped", "adsac-d", "adsac-c", "d3qn",
-              "ddpg", "ppo", "hybrid-ppo")
+              "adsac-exact-geo-ar", "adsac-exact-geo-ar-rel", "adsac-exact-geo-ar-shaped",
+              "adsac-d", "adsac-c", "d3qn", "ddpg", "ppo", "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:
