@@ -69,41 +69,33 @@ class _CriticProbe:
 
     def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
         sc = network.scenario
-        encode = self.encoders.setdefault(id(network), ObservationEncoder(network))
+        encode = self.encoders.get(id(network))
+        if encode is None:
+            encode = self.encoders[id(network)] = ObservationEncoder(network)
         obs = encode(state)
         action = self.agent.act(obs, state.mask, True)
         moves = np.asarray(self.greedy.act(network, state, rng)["uav"]).reshape(len(obs), -1)
-        with torch.no_grad():
-            o = torch.as_tensor(obs)
-            onehot = torch.nn.functional.one_hot(torch.as_tensor(action.discrete),
-                                                 sc.n_servers).float()
-
-            def q(a_c: torch.Tensor) -> torch.Tensor:
-                return torch.stack([(c(o, a_c, onehot) * onehot).sum((-1, -2))
-                                    for c in self.agent.critics]).min(0).values
-
-            own = torch.as_tensor(action.continuous)
-            with_greedy, hover = own.clone(), own.clone()
-            with_greedy[:, sc.n_iotds:] = torch.as_tensor(moves, dtype=own.dtype)
-            hover[:, sc.n_iotds:] = 0.0
-            base = q(own)
-            self.d_greedy += (q(with_greedy) - base).tolist()
-            self.d_hover += (q(hover) - base).tolist()
+        with_greedy, hover = action.continuous.copy(), action.continuous.copy()
+        with_greedy[:, sc.n_iotds:] = moves
+        hover[:, sc.n_iotds:] = 0.0
+        base = critic_q(self.agent, obs, action.discrete, action.continuous)
+        self.d_greedy += (critic_q(self.agent, obs, action.discrete, with_greedy) - base).tolist()
+        self.d_hover += (critic_q(self.agent, obs, action.discrete, hover) - base).tolist()
         for name, m in (("own", action.continuous[:, sc.n_iotds:]), ("greedy", moves)):
             self.lengths[name] += np.minimum(np.linalg.norm(np.reshape(m, (-1, 2)), axis=-1),
                                              1.0).tolist()
         return to_env_action(action, sc.n_iotds, sc.n_uavs)
 
 
-def _q(agent: Any, obs: np.ndarray, action: Any) -> float:
-    """The run's critic (min of the twins) at one observation and agent action."""
+def critic_q(agent: Any, obs: np.ndarray, discrete: np.ndarray,
+             continuous: np.ndarray) -> np.ndarray:
+    """[B] the run's critic (min of the twins) at observations [B, ...] and actions."""
     with torch.no_grad():
-        o = torch.as_tensor(obs[None])
-        onehot = torch.nn.functional.one_hot(torch.as_tensor(action.discrete),
-                                             agent.s).float()
-        a_c = torch.as_tensor(action.continuous)
-        return float(torch.stack([(c(o, a_c, onehot) * onehot).sum((-1, -2))
-                                  for c in agent.critics]).min())
+        o = torch.as_tensor(obs)
+        onehot = torch.nn.functional.one_hot(torch.as_tensor(discrete), agent.s).float()
+        a_c = torch.as_tensor(continuous, dtype=o.dtype)
+        return torch.stack([(c(o, a_c, onehot) * onehot).sum((-1, -2))
+                            for c in agent.critics]).min(0).values.numpy()
 
 
 def branch_returns(agent: Any, scenario: Any, seed: int, branches: int,
@@ -138,7 +130,8 @@ def branch_returns(agent: Any, scenario: Any, seed: int, branches: int,
                     ret += gamma ** h * r
                 values.append(ret)
             sim.append(values[1] - values[0])
-            critic.append(_q(agent, obs, alt) - _q(agent, obs, own))
+            q = [critic_q(agent, obs[None], a.discrete, a.continuous)[0] for a in (alt, own)]
+            critic.append(q[0] - q[1])
         obs, _, _, _, info = env.step(unbatched(own))
     return np.array(sim), np.array(critic)
 

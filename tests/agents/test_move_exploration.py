@@ -7,13 +7,10 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from satedge.agents.common.offpolicy import OffPolicyConfig, explore_moves
 from satedge.agents.common.protocol import AgentAction
-from satedge.experiments.train import load_trained_agent, train
-from satedge.sim.scenario import resolve
-from tests.agents.train_resume import FAST
+from tests.agents.train_resume import check_resume_and_identity
 
 K, M, B = 4, 2, 6
 
@@ -52,18 +49,9 @@ def test_config_error_names_the_value() -> None:
 
 
 def test_runs_resume_exactly_and_the_default_stays_out_of_the_identity(tmp_path) -> None:
-    tiny = resolve("small", ["episode_slots=10"])
-    over = {**FAST, "move_exploration": 0.5}
-    train("adsac-exact-geo-ar", tiny, 5, 8, tmp_path / "whole", overrides=over, progress=False)
-    train("adsac-exact-geo-ar", tiny, 5, 4, tmp_path / "parts", overrides=over, progress=False)
-    train("adsac-exact-geo-ar", tiny, 5, 8, tmp_path / "parts", overrides=over, progress=False)
-    whole, _ = load_trained_agent(tmp_path / "whole")
-    parts, _ = load_trained_agent(tmp_path / "parts")
-    for name in ("actor_c", "critics"):
-        for k, value in whole.state_dict()[name].items():
-            torch.testing.assert_close(value, parts.state_dict()[name][k], rtol=0, atol=0)
-    train("adsac-exact-geo-ar", tiny, 5, 4, tmp_path / "plain", overrides=FAST, progress=False)
-    loop = {p: json.loads((tmp_path / p / "run.json").read_text())["identity"]["loop"]
-            for p in ("whole", "plain")}
-    assert loop["whole"]["move_exploration"] == 0.5
-    assert "move_exploration" not in loop["plain"]
+    whole = check_resume_and_identity(tmp_path, "adsac-exact-geo-ar", "adsac-exact-geo-ar",
+                                      "move_exploration", ("actor_c", "critics"),
+                                      {"move_exploration": 0.5}, part="loop")
+    assert whole.cfg.discrete_actor == "autoregressive"
+    loop = json.loads((tmp_path / "whole" / "run.json").read_text())["identity"]["loop"]
+    assert loop["move_exploration"] == 0.5

@@ -17,21 +17,24 @@ FAST = {"learning_starts": 40, "eval_episodes": 2, "eval_every_episodes": 4, "ba
 
 
 def check_resume_and_identity(tmp_path: Path, algo: str, plain_algo: str, key: str,
-                              modules: tuple[str, ...]) -> Any:
-    """Train ``algo`` for 8 episodes at once and as 4 + 4 resumed (tiny scenario): ``modules``
-    equal bit for bit. ``key`` is in ``algo``'s identity and not in ``plain_algo``'s (where the
-    option is at its default). Returns the uninterrupted run's agent."""
+                              modules: tuple[str, ...], settings: dict[str, Any] | None = None,
+                              part: str = "agent") -> Any:
+    """Train ``algo`` (with ``settings`` on top of the fast ones) for 8 episodes at once and as
+    4 + 4 resumed (tiny scenario): ``modules`` equal bit for bit. ``key`` is in the ``part``
+    ("agent" or "loop") of ``algo``'s identity and not in ``plain_algo``'s (trained without
+    ``settings``, where the option is at its default). Returns the uninterrupted run's agent."""
     tiny = resolve("small", ["episode_slots=10"])
-    train(algo, tiny, 5, 8, tmp_path / "whole", overrides=FAST, progress=False)
-    train(algo, tiny, 5, 4, tmp_path / "parts", overrides=FAST, progress=False)
-    train(algo, tiny, 5, 8, tmp_path / "parts", overrides=FAST, progress=False)
+    over = {**FAST, **(settings or {})}
+    train(algo, tiny, 5, 8, tmp_path / "whole", overrides=over, progress=False)
+    train(algo, tiny, 5, 4, tmp_path / "parts", overrides=over, progress=False)
+    train(algo, tiny, 5, 8, tmp_path / "parts", overrides=over, progress=False)
     whole, _ = load_trained_agent(tmp_path / "whole")
     parts, _ = load_trained_agent(tmp_path / "parts")
     for name in modules:
         for k, value in whole.state_dict()[name].items():
             torch.testing.assert_close(value, parts.state_dict()[name][k], rtol=0, atol=0)
     train(plain_algo, tiny, 5, 4, tmp_path / "plain", overrides=FAST, progress=False)
-    ident = {p: json.loads((tmp_path / p / "run.json").read_text())["identity"]["agent"]
+    ident = {p: json.loads((tmp_path / p / "run.json").read_text())["identity"][part]
              for p in ("whole", "plain")}
     assert key in ident["whole"]
     assert key not in ident["plain"]
