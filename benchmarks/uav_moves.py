@@ -5,13 +5,15 @@ Usage::
     python benchmarks/uav_moves.py runs/ar100/seed0 runs/ar100/seed3 [--episodes 8]
 
 For every trained AD-SAC run directory it plays the run's own evaluation seed (``episodes``
-episodes) with six policies: greedy; greedy with hovering UAVs (zero moves); greedy's servers and
-powers with the run's UAV moves; the run's policy (its mode); the run with hovering UAVs; and the
-run with greedy's UAV moves. It prints each one's cost per slot and the mean horizontal distance
-from each IoTD to its nearest UAV (all slots). Then, along the run's own evaluation, it asks the
-run's critic (min of the twins, at the run's servers and powers) whether it prefers greedy's UAV
-moves or hovering to the run's own moves, and prints how long both policies' moves are (1 = the
-longest, ``v_max tau``) (docs/agents.md, "UAV-distance shaping").
+episodes) with eight policies: greedy; greedy with hovering UAVs (zero moves); greedy's servers
+and powers with the run's UAV moves; the run's policy (its mode); the run with hovering UAVs; the
+run with greedy's UAV moves; and the run and greedy with each UAV's move chosen by the one-slot
+lookahead of ``search_uav_moves`` (what ``move_values="simulated"`` trains toward). It prints each
+one's cost per slot and the mean horizontal distance from each IoTD to its nearest UAV (all
+slots). Then, along the run's own evaluation, it asks the run's critic (min of the twins, at the
+run's servers and powers) whether it prefers greedy's UAV moves or hovering to the run's own
+moves, and prints how long both policies' moves are (1 = the longest, ``v_max tau``)
+(docs/agents.md, "UAV-distance shaping").
 
 With ``--branches N`` it also measures what the critic estimates, ``Q^pi(s, a)`` of the run's own
 policy pi, by simulation: at N states along one evaluation episode, from a copy of the
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 
 from satedge.agents.common.protocol import to_env_action
-from satedge.agents.heuristics import Action, HeuristicPolicy, make_policy
+from satedge.agents.heuristics import Action, HeuristicPolicy, MoveSearch, make_policy
 from satedge.envs.encoding import ObservationEncoder
 from satedge.envs.offload import MllmOffloadEnv
 from satedge.experiments.evaluate import AgentPolicy, evaluate
@@ -162,7 +164,9 @@ def main(argv: list[str] | None = None) -> None:
         for name, policy in [("greedy", greedy), ("greedy, hovering UAVs", _Moves(greedy, None)),
                              ("greedy, the run's UAV moves", _Moves(greedy, own)),
                              ("the run", own), ("the run, hovering UAVs", _Moves(own, None)),
-                             ("the run, greedy's UAV moves", _Moves(own, greedy))]:
+                             ("the run, greedy's UAV moves", _Moves(own, greedy)),
+                             ("the run, searched UAV moves", MoveSearch(own)),
+                             ("greedy, searched UAV moves", MoveSearch(greedy))]:
             recorder = _Recorder(policy)
             result = evaluate(recorder, scenario, args.episodes, seed)
             print(f"  {name:30s} cost/slot {result['cost_per_slot']:6.2f}  nearest UAV "

@@ -62,6 +62,15 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   (:func:`uav_shaping_reward`). A potential-based term leaves the optimal policy unchanged; it
   puts the delayed effect of a UAV move on the channels into the reward of the slot that
   commands it. Measured, it changes nothing (docs/agents.md, "UAV-distance shaping: measured").
+- Simulated move values (``move_values="simulated"``, off by default): the UAV moves are not
+  trained on the critic. For every stored transition the training loop searches each UAV's move
+  by a one-slot lookahead with the pure cost function (hover, 16 fixed moves and the move taken,
+  priced with the slot's own servers and powers at the positions each move reaches;
+  ``heuristics.search_uav_moves``), and the continuous agent fits the best by maximum
+  likelihood (:meth:`AdSac._move_loss`); the critic's gradient reaches the powers only, and the
+  MPO E-step ranks its samples' powers at the stored moves. As the exact server values replace
+  the critic for the servers, this replaces a critic measured to be biased against long moves
+  (docs/agents.md, "Simulated move values").
 """
 
 from __future__ import annotations
@@ -103,6 +112,8 @@ from satedge.envs.encoding import IOTD_FEATURE, PER_IOTD
 __all__ = ["AdSac", "AdSacConfig"]
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+_MOVE_BOUND = 0.999  # move targets are clipped to +-this before atanh
+_LOG_2PI = float(np.log(2.0 * np.pi))  # per UAV: two dimensions of 0.5 log(2 pi)
 _MODULES = ("actor_d", "actor_c", "old_d", "old_c", "critics", "critic_targets", "values",
             "value_targets")
 _STATEFUL = (*_MODULES, "opt_actor", "opt_critic", "opt_alpha", "opt_dual")
@@ -158,12 +169,20 @@ class AdSacConfig:
     # Phi(s) = -beta * mean_k min_m d_km in reward units per observation position unit (2 / area
     # per metre); shared per-IoTD networks only (uav_shaping_reward)
     uav_shaping: float = 0.0
+    # "critic": the continuous agent's UAV moves maximise the learned critic (the paper);
+    # "simulated": they fit, by maximum likelihood with weight move_weight, the best move per
+    # UAV of a one-slot lookahead with the pure cost function (offpolicy.move_target_table),
+    # and the critic's gradient reaches only the powers
+    move_values: str = "critic"
+    move_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.form not in ("modern", "paper"):
             raise ValueError(f"form={self.form!r} must be 'modern' or 'paper'")
         if self.server_values not in ("critic", "exact"):
             raise ValueError(f"server_values={self.server_values!r} must be 'critic' or 'exact'")
+        if self.move_values not in ("critic", "simulated"):
+            raise ValueError(f"move_values={self.move_values!r} must be 'critic' or 'simulated'")
         if self.discrete_actor not in ("factorised", "autoregressive"):
             raise ValueError(f"discrete_actor={self.discrete_actor!r} must be 'factorised' or "
                              "'autoregressive'")
@@ -192,6 +211,7 @@ class AdSacConfig:
             "mpo_epsilon",
             "mpo_epsilon_d",
             "mpo_epsilon_c",
+            "move_weight",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be > 0")
@@ -519,6 +539,11 @@ class AdSac:
         """Whether the training loop must store each transition's server-reward table."""
         return self.cfg.server_values == "exact"
 
+    @property
+    def needs_move_targets(self) -> bool:
+        """Whether the training loop must store each transition's UAV move targets."""
+        return self.cfg.move_values == "simulated"
+
     def _make_optimizers(self) -> None:
         config = self.cfg
         self.opt_actor = torch.optim.Adam(
@@ -769,16 +794,23 @@ class AdSac:
         a_c, u = dc.rsample(self.gen)
         logp_c = dc.log_prob(a_c, u)
         probs = dd.probs.detach()
+        simulated = self.cfg.move_values == "simulated"
+        # simulated move values: the critic's gradient reaches the powers only
+        a_q = torch.cat([a_c[:, :self.k], a_c[:, self.k:].detach()], -1) if simulated else a_c
         q_c = torch.min(
             torch.stack(
                 [
-                    (c(b.obs, a_c, probs) * probs).sum((-1, -2))
+                    (c(b.obs, a_q, probs) * probs).sum((-1, -2))
                     for c in self._role_critics(1)
                 ]
             ),
             dim=0,
         ).values
         loss_c = self._mean(alpha_c * logp_c - q_c)
+        move_metrics: dict[str, Any] = {}
+        if simulated:
+            loss_m, move_metrics = self._move_loss(dc, b)
+            loss_c = loss_c + loss_m
         if self.cfg.server_values == "exact":  # Q differences between servers, exactly
             q_ks = self._server_rewards(b)
         else:
@@ -792,6 +824,7 @@ class AdSac:
         metrics: dict[str, Any] = {
             "loss/actor_continuous": self._metric(loss_c),
             "loss/actor_discrete": self._metric(loss_d),
+            **move_metrics,
         }
         if self.cfg.use_mpo:
             mpo_loss, mpo_metrics = self._mpo_losses(b)
@@ -802,6 +835,26 @@ class AdSac:
         self.opt_actor.step()
         metrics.update(self._update_alpha(dd, logp_c.detach(), b.mask))
         return metrics
+
+    def _move_loss(self, dc: TanhGaussian, b: ReplayBatch) -> tuple[Tensor, dict[str, Any]]:
+        """``move_weight`` times the negative log-likelihood, under each UAV's pre-tanh Gaussian,
+        of the stored best move of the one-slot lookahead, summed over the UAVs whose position
+        mattered (spread > 0); the tanh Jacobian does not depend on the policy and is left out."""
+        if b.move_targets is None:
+            raise ValueError("move_values='simulated' needs move_targets in the batch (a "
+                             "ReplayBuffer built with move_targets=True)")
+        t = b.move_targets
+        m = t.shape[1]
+        mean = dc.mean[:, self.k:].reshape(-1, m, 2)
+        log_std = dc.log_std[:, self.k:].reshape(-1, m, 2)
+        u = torch.atanh(t[..., :2].clamp(-_MOVE_BOUND, _MOVE_BOUND))
+        nll = (0.5 * ((u - mean) / log_std.exp()) ** 2 + log_std).sum(-1) + _LOG_2PI
+        used = (t[..., 2] > 0).float()
+        loss = self._mean(self.cfg.move_weight * (used * nll).sum(-1))
+        gap = (torch.tanh(mean) - t[..., :2]).square().sum(-1).sqrt()  # mode to target
+        gap_mean = self._mean((used * gap).sum(-1)) / self._mean(used.sum(-1)).clamp_min(1e-9)
+        return loss, {"loss/actor_moves": self._metric(loss),
+                      "train/move_target_gap": self._metric(gap_mean)}
 
     @staticmethod
     def _server_rewards(b: ReplayBatch) -> Tensor:
@@ -829,9 +882,12 @@ class AdSac:
             taken = b.action_d.expand(n, *b.action_d.shape) if exact else a_d
             onehot = seed_major(nn.functional.one_hot(taken, self.s).float(), n_seeds)
             obs_n = seed_major(b.obs.expand(n, *b.obs.shape), n_seeds)
+            # simulated move values: the critic ranks the samples' powers at the stored moves
+            a_q = a_c if self.cfg.move_values == "critic" else torch.cat(
+                [a_c[..., :self.k], b.action_c[:, self.k:].expand(n, -1, -1)], -1)
             # one critic, as in MPO (Abdolmaleki et al. 2018): the E-step only ranks the N
             # samples of a state, and a second forward pass over N B rows doubles its cost
-            q = q_joint(self.critics[0](obs_n, seed_major(a_c, n_seeds), onehot), onehot)
+            q = q_joint(self.critics[0](obs_n, seed_major(a_q, n_seeds), onehot), onehot)
             q = q.view(n, bs).T if n_seeds == 1 else \
                 q.view(n_seeds, n, -1).transpose(1, 2).reshape(bs, n)  # [S * B, N]
             if exact:

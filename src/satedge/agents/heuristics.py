@@ -15,10 +15,12 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from satedge.envs.encoding import reward as env_reward
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.state import SlotState
 
-__all__ = ["POLICIES", "GreedyPolicy", "HeuristicPolicy", "RandomPolicy", "make_policy",
+__all__ = ["MOVE_CANDIDATES", "POLICIES", "GreedyPolicy", "HeuristicPolicy", "MoveSearch",
+           "RandomPolicy", "make_policy", "move_candidates", "search_uav_moves",
            "uniform_feasible_servers"]
 
 Action = dict[str, NDArray[np.float64] | NDArray[np.int64]]
@@ -118,6 +120,79 @@ class GreedyPolicy:
         target = np.where(count[..., None] > 0, centroid, state.uav_xy_m)
         step = sc.uav.speed_max_m_s * sc.slot_s
         return np.asarray(np.clip((target - state.uav_xy_m) / step, -1.0, 1.0))
+
+
+def move_candidates(directions: int = 8,
+                    lengths: tuple[float, ...] = (0.45, 0.9)) -> NDArray[np.float64]:
+    """[C, 2] UAV moves in the action's [-1, 1]^2 units: hovering, and ``directions`` evenly
+    spaced headings at each of ``lengths`` (fractions of the longest move ``v_max tau``; below 1,
+    so every candidate has a finite pre-tanh value for a tanh-Gaussian policy)."""
+    angle = 2.0 * np.pi * np.arange(directions) / directions
+    ring = np.stack([np.cos(angle), np.sin(angle)], -1)
+    return np.concatenate([np.zeros((1, 2)), *(length * ring for length in lengths)])
+
+
+MOVE_CANDIDATES = move_candidates()
+"""The default candidate moves of :func:`search_uav_moves` (hover and 16 others)."""
+
+
+def search_uav_moves(network: EdgeNetwork, state: SlotState, server: NDArray[np.int64],
+                     power_w: NDArray[np.float64], moves: NDArray[np.floating],
+                     candidates: NDArray[np.float64] = MOVE_CANDIDATES,
+                     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """A one-slot lookahead over each UAV's move with the simulator's pure cost function.
+
+    For every UAV m (one at a time, the others at their given ``moves``), the given move and
+    each of the ``candidates`` is priced by the reward the slot's action (``server``,
+    ``power_w``) would earn with the UAVs where the moves put them
+    (:meth:`~satedge.sim.network.EdgeNetwork.with_uav_positions`: the same tasks and fading, the
+    channel gains and coverage of the new positions). A move takes effect in the next slot, so
+    this prices it on the present slot's tasks and server choices, a proxy for the next ones'.
+
+    Args:
+        moves: [B, M, 2] the moves in the action's [-1, 1]^2 units.
+    Returns:
+        (best [B, M, 2] the best move per UAV, the given one on ties; gain [B, M] its reward
+        above the given move's, >= 0; spread [B, M] best minus worst reward, 0 where the
+        UAV's position does not matter to this action).
+    """
+    sc = network.scenario
+    b, m = moves.shape[:2]
+    given = np.asarray(moves, dtype=np.float64)
+    cands = np.concatenate([given[:, :, None], np.broadcast_to(
+        candidates, (b, m, *candidates.shape))], axis=2)  # [B, M, N, 2], the given move first
+    n = cands.shape[2]
+    step = sc.uav.speed_max_m_s * sc.slot_s
+    base = network.moved_uav_xy(state.uav_xy_m, np.clip(given, -1.0, 1.0) * step)  # [B, M, 2]
+    alt = network.moved_uav_xy(state.uav_xy_m[:, :, None], np.clip(cands, -1.0, 1.0) * step)
+    trial = np.repeat(base[:, None, None], m, axis=1).repeat(n, axis=2)  # [B, M, N, M, 2]
+    uav = np.arange(m)
+    trial[:, uav, :, uav] = alt.transpose(1, 0, 2, 3)  # UAV j of block j takes candidate c
+    rows = np.repeat(np.arange(b), m * n)
+    moved = network.with_uav_positions(state.take(rows), trial.reshape(-1, m, 2))
+    value = env_reward(sc, network.cost(moved, server[rows], power_w[rows])).reshape(b, m, n)
+    pick = np.argmax(value, axis=-1)  # the first maximum: the given move on ties
+    best = np.take_along_axis(cands, pick[..., None, None], axis=2)[:, :, 0]
+    top = value.max(-1)
+    return best, top - value[..., 0], top - value.min(-1)
+
+
+class MoveSearch:
+    """``base``'s servers and powers with each UAV's move chosen by :func:`search_uav_moves`
+    among ``base``'s own move and the candidates (a probe of the search's targets)."""
+
+    def __init__(self, base: HeuristicPolicy,
+                 candidates: NDArray[np.float64] = MOVE_CANDIDATES) -> None:
+        self.base, self.candidates = base, candidates
+
+    def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
+        action = dict(self.base.act(network, state, rng))
+        sc = network.scenario
+        lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
+        power_w = lo + (np.asarray(action["power"], dtype=np.float64) + 1.0) / 2.0 * (hi - lo)
+        best, _, _ = search_uav_moves(network, state, np.asarray(action["offload"]), power_w,
+                                      np.asarray(action["uav"]), self.candidates)
+        return {**action, "uav": best}
 
 
 def _optimizer(allow_reject: bool) -> HeuristicPolicy:

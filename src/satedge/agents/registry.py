@@ -123,6 +123,16 @@ def _specs() -> dict[str, AlgorithmSpec]:
             "IoTDs' distance to their nearest UAV",
             seed_batched=True,
         ),
+        "adsac-exact-geo-ar-search": AlgorithmSpec(
+            "adsac-exact-geo-ar-search",
+            AdSacConfig,
+            {"server_values": "exact", "uav_geometry": True, "discrete_actor": "autoregressive",
+             "move_values": "simulated"},
+            _adsac_builder,
+            summary="adsac-exact-geo-ar whose UAV moves fit the best move of a one-slot "
+            "lookahead with the simulator's cost function instead of the critic",
+            seed_batched=True,
+        ),
         "adsac-paper": AlgorithmSpec(
             "adsac-paper",
             AdSacConfig,
@@ -184,7 +194,8 @@ def _specs() -> dict[str, AlgorithmSpec]:
 
 ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact-geo",
               "adsac-exact-geo-ar", "adsac-exact-geo-ar-rel", "adsac-exact-geo-ar-shaped",
-              "adsac-d", "adsac-c", "d3qn", "ddpg", "ppo", "hybrid-ppo")
+              "adsac-exact-geo-ar-search", "adsac-d", "adsac-c", "d3qn", "ddpg", "ppo",
+              "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:

@@ -56,6 +56,8 @@ _METHODS: dict[str, tuple[str, str, str]] = {
     "adsac-exact-geo-ar-rel": ("AD-SAC (autoregressive, UAV-relative continuous actor)",
                                "darkcyan", ">"),
     "adsac-exact-geo-ar-shaped": ("AD-SAC (autoregressive, UAV-distance shaping)", "sienna", "^"),
+    "adsac-exact-geo-ar-search": ("AD-SAC (autoregressive, simulated UAV moves)", "darkmagenta",
+                                  "P"),
 }
 _SPARE = (("teal", "d"), ("navy", "8"), ("goldenrod", "H"), ("slategray", "1"))
 

@@ -16,6 +16,7 @@ fading. The mask the agent sees is therefore exact for the slot it acts in.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
@@ -153,15 +154,40 @@ class EdgeNetwork:
     def advance(self, state: SlotState, uav_move_m: FloatArray, rngs: Rngs) -> SlotState:
         """The next slot's state after UAV moves, mobility, orbital motion and new draws."""
         sc = self.scenario
+        return self._new_slot(
+            rngs, slot=state.slot + 1, time_s=state.time_s + sc.slot_s, iotd_xy=state.iotd_xy_m,
+            target_xy=state.iotd_target_xy_m, uav_xy=self.moved_uav_xy(state.uav_xy_m, uav_move_m),
+            cdf=state.poisson_cdf,
+            prev_access=state.access_sat, prev_set_time=state.set_time_s, moving=True)
+
+    def moved_uav_xy(self, uav_xy_m: FloatArray, uav_move_m: FloatArray) -> FloatArray:
+        """[..., M, 2] UAV positions after commanded moves (m): each move's length is capped at
+        ``v_max * tau`` and the UAVs stay inside the area (what :meth:`advance` applies)."""
+        sc = self.scenario
         step_max = sc.uav.speed_max_m_s * sc.slot_s
         move = np.asarray(uav_move_m, dtype=np.float64)
         norm = np.sqrt(np.add.reduce(move * move, axis=-1, keepdims=True))  # as np.linalg.norm
         move = move * np.minimum(1.0, step_max / np.maximum(norm, 1e-12))
-        uav_xy = _clip(state.uav_xy_m + move, 0.0, sc.area_m)
-        return self._new_slot(
-            rngs, slot=state.slot + 1, time_s=state.time_s + sc.slot_s, iotd_xy=state.iotd_xy_m,
-            target_xy=state.iotd_target_xy_m, uav_xy=uav_xy, cdf=state.poisson_cdf,
-            prev_access=state.access_sat, prev_set_time=state.set_time_s, moving=True)
+        return _clip(uav_xy_m + move, 0.0, sc.area_m)
+
+    def with_uav_positions(self, state: SlotState, uav_xy_m: FloatArray) -> SlotState:
+        """``state`` with the UAVs at ``uav_xy_m`` [B, M, 2] (pure; a "what if" for the same
+        slot): the IoTD-UAV distances, the large-scale part of the UAV channel gains and the
+        feasibility mask follow the new positions, the small-scale fading and everything else is
+        kept, so two positions are compared under the same random draws."""
+        sc = self.scenario
+        horizontal = channels.horizontal_distance_m(state.iotd_xy_m, uav_xy_m)
+
+        def large(h: FloatArray) -> FloatArray:
+            return channels.ground_uav_large_scale_gain(np.sqrt(h**2 + sc.uav.altitude_m**2),
+                                                        sc.channel.beta0_db,
+                                                        sc.channel.path_loss_exponent)
+
+        gain = state.uav_gain * (large(horizontal) / large(state.uav_horizontal_m))
+        moved = replace(state, uav_xy_m=np.asarray(uav_xy_m, dtype=np.float64),
+                        uav_gain=gain, uav_horizontal_m=horizontal, mask=_NO_MASK)
+        object.__setattr__(moved, "mask", feasibility_mask(sc, self.servers, moved))
+        return moved
 
     def _new_slot(self, rngs: Rngs, *, slot: IntArray, time_s: FloatArray, iotd_xy: FloatArray,
                   target_xy: FloatArray, uav_xy: FloatArray, cdf: FloatArray,

@@ -46,6 +46,10 @@ class ReplayBatch(NamedTuple):
     # float32 [B, K, S]: the reward had IoTD k alone chosen server j (buffers built with
     # ``server_rewards=True``; see ``offpolicy.server_reward_table``)
     server_rewards: Tensor | None = None
+    # float32 [B, M, 3]: per UAV the best move of a one-slot lookahead (x, y in [-1, 1]) and the
+    # spread of the candidates' rewards (buffers built with ``move_targets=True``; see
+    # ``heuristics.search_uav_moves``)
+    move_targets: Tensor | None = None
 
 
 class ReplayBuffer:
@@ -60,10 +64,13 @@ class ReplayBuffer:
         obs_dim, n_iotds (K), n_servers (S), cont_dim (A): the layout.
         server_rewards: also store a [K, S] table per transition (``add(server_rewards=...)``),
             for agents that train their server choice on it (AD-SAC ``server_values="exact"``).
+        move_targets: also store an [M, 3] move target per transition (``add(move_targets=...)``;
+            M = (A - K) / 2 UAVs), for agents that train their UAV moves on it (AD-SAC
+            ``move_values="simulated"``).
     """
 
     def __init__(self, capacity: int, obs_dim: int, n_iotds: int, n_servers: int,
-                 cont_dim: int, server_rewards: bool = False) -> None:
+                 cont_dim: int, server_rewards: bool = False, move_targets: bool = False) -> None:
         if capacity < 1:
             raise ValueError(f"capacity={capacity} must be at least 1")
         if not 1 <= n_servers <= np.iinfo(np.int16).max:
@@ -84,6 +91,8 @@ class ReplayBuffer:
         }
         if server_rewards:
             self._data["server_rewards"] = np.zeros((c, k, s), np.float32)
+        if move_targets:
+            self._data["move_targets"] = np.zeros((c, (cont_dim - k) // 2, 3), np.float32)
         self.pos = 0   # next row to write
         self.size = 0  # filled rows
 
@@ -96,6 +105,11 @@ class ReplayBuffer:
         return "server_rewards" in self._data
 
     @property
+    def stores_move_targets(self) -> bool:
+        """Whether transitions carry the [M, 3] UAV move targets."""
+        return "move_targets" in self._data
+
+    @property
     def nbytes_per_transition(self) -> int:
         """Bytes one transition occupies (the buffer holds ``capacity`` times this)."""
         return sum(a.nbytes for a in self._data.values()) // self.capacity
@@ -106,7 +120,8 @@ class ReplayBuffer:
     def add(self, obs: ArrayLike, action_d: ArrayLike, action_c: ArrayLike, reward: ArrayLike,
             next_obs: ArrayLike, terminated: ArrayLike, mask: ArrayLike,
             next_mask: ArrayLike, reward_k: ArrayLike | None = None,
-            server_rewards: ArrayLike | None = None) -> None:
+            server_rewards: ArrayLike | None = None,
+            move_targets: ArrayLike | None = None) -> None:
         """Store B transitions at once (a leading batch dimension on every argument).
 
         ``reward_k`` [B, K] is each task's share of the reward (the environment's
@@ -117,7 +132,7 @@ class ReplayBuffer:
         ``terminated`` only; truncation must not zero the bootstrap.
 
         ``server_rewards`` [B, K, S] is required by, and only accepted by, a buffer built with
-        ``server_rewards=True``.
+        ``server_rewards=True``; likewise ``move_targets`` [B, M, 3] with ``move_targets=True``.
         """
         if reward_k is None:
             reward_k = np.repeat(_np(reward)[..., None] / self.n_iotds, self.n_iotds, axis=-1)
@@ -127,8 +142,13 @@ class ReplayBuffer:
         rows = {"obs": obs, "action_d": action_d, "action_c": action_c, "reward": reward,
                 "next_obs": next_obs, "terminated": terminated, "mask": mask,
                 "next_mask": next_mask, "reward_k": reward_k}
+        if (move_targets is not None) != self.stores_move_targets:
+            raise ValueError("move_targets must be given exactly when the buffer was built "
+                             f"with move_targets={self.stores_move_targets}")
         if server_rewards is not None:
             rows["server_rewards"] = server_rewards
+        if move_targets is not None:
+            rows["move_targets"] = move_targets
         arrays = {key: _np(v) for key, v in rows.items()}
         b = arrays["reward"].shape[0] if arrays["reward"].ndim else 0
         for key, shape in self._row_shapes().items():
@@ -164,7 +184,9 @@ class ReplayBuffer:
             mask=t(d["mask"], torch.bool), next_mask=t(d["next_mask"], torch.bool),
             reward_k=t(d["reward_k"], torch.float32),
             server_rewards=(t(d["server_rewards"], torch.float32)
-                            if self.stores_server_rewards else None))
+                            if self.stores_server_rewards else None),
+            move_targets=(t(d["move_targets"], torch.float32)
+                          if self.stores_move_targets else None))
 
     def state_dict(self) -> dict[str, Any]:
         """The exact contents as numpy arrays (filled rows only) and ints; no pickled objects."""

@@ -45,6 +45,10 @@ METRIC_NAMES: dict[str, str] = {
     "loss/alpha_continuous": "temperature loss of the continuous agent",
     "alpha/discrete": "entropy temperature of the discrete agent",
     "alpha/continuous": "entropy temperature of the continuous agent",
+    "loss/actor_moves": "AD-SAC move_values='simulated': NLL of the lookahead's best UAV moves "
+                        "(part of loss/actor_continuous)",
+    "train/move_target_gap": "AD-SAC move_values='simulated': distance from the policy's mode "
+                             "move to the lookahead's best, per UAV ([-1, 1] units)",
     # MPO fusion step
     "mpo/eta": "E-step temperature eta",
     "mpo/kl_discrete": "achieved M-step KL(pi_old_d || pi_d), nats",

@@ -26,7 +26,7 @@ from satedge.agents.common.buffers import ReplayBatch, ReplayBuffer
 from satedge.agents.common.protocol import Agent, AgentAction, to_env_action
 from satedge.agents.common.rundir import RunDir
 from satedge.agents.common.seedbatch import stack_state
-from satedge.agents.heuristics import uniform_feasible_servers
+from satedge.agents.heuristics import search_uav_moves, uniform_feasible_servers
 from satedge.envs.encoding import observation_size, reward_per_task
 from satedge.envs.encoding import reward as env_reward
 from satedge.envs.vector import MllmOffloadVectorEnv, spawn_seeds
@@ -38,6 +38,7 @@ __all__ = [
     "collect",
     "counterfactual_samples",
     "explore_moves",
+    "move_target_table",
     "sample_seeds",
     "server_reward_table",
     "train_off_policy",
@@ -167,6 +168,20 @@ def server_reward_table(env: MllmOffloadVectorEnv, state: SlotState, a_d: NDArra
     return np.asarray(env_reward(sc, outcome), np.float32).reshape(b, k, s)
 
 
+def move_target_table(env: MllmOffloadVectorEnv, state: SlotState,
+                      action: AgentAction) -> NDArray[np.float32]:
+    """[B, M, 3] per UAV the best move of :func:`~satedge.agents.heuristics.search_uav_moves`
+    for ``action`` at ``state`` (x, y in [-1, 1]; the action's own move on ties) and the spread
+    of the candidates' rewards (0 where the UAV's position does not matter to the action): what
+    AD-SAC's continuous agent trains its UAV moves on with ``move_values="simulated"``."""
+    sc = env.scenario
+    k, m = sc.n_iotds, sc.n_uavs
+    server, power, _ = env.decode(to_env_action(action, k, m))
+    moves = action.continuous[:, k:].reshape(-1, m, 2)
+    best, _, spread = search_uav_moves(env.network, state, server, power, moves)
+    return np.concatenate([best, spread[..., None]], -1).astype(np.float32)
+
+
 def _rewards_of(env: MllmOffloadVectorEnv, state: SlotState, a_d: NDArray[np.int64],
                 continuous: NDArray[np.float32]) -> tuple[NDArray[np.float64],
                                                           NDArray[np.float64]]:
@@ -273,8 +288,9 @@ def train_off_policy_seeds(
     obs_dim = observation_size(sc)
     cont = sc.n_iotds + 2 * sc.n_uavs
     tables = bool(getattr(agent, "needs_server_rewards", False))
-    buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont, tables)
-               for _ in runs]
+    targets = bool(getattr(agent, "needs_move_targets", False))
+    buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont, tables,
+                            targets) for _ in runs]
     rngs = [run.seeds.buffer for run in runs]
     counters = {"episodes": 0, "env_steps": 0, "updates": 0}
     obs, info = env.reset(seed=[s for run in runs for s in spawn_seeds(run.seeds.env, n)])
@@ -369,7 +385,8 @@ def collect(
     ``counterfactual`` counterfactual samples, drawn with its RNG) in its buffer (seed s owns
     the s-th block of ``len(buffers)`` equal blocks of environments), with each transition's
     :func:`server_reward_table` when the buffers store it. Returns (next observation, reward,
-    truncated, infos) of ``env.step``."""
+    truncated, infos) of ``env.step``. Copies share the transition's :func:`move_target_table`
+    (when stored): their continuous part is the same."""
     state = env.state
     assert state is not None
     sc = env.scenario
@@ -381,6 +398,8 @@ def collect(
         return server_reward_table(env, state, a_d, action.continuous) if with_tables else None
 
     own = table(action.discrete)  # before the step: the state is the one acted on
+    moves = (move_target_table(env, state, action) if buffers[0].stores_move_targets
+             else None)
     next_obs, reward, term, trunc, infos = env.step(to_env_action(action, sc.n_iotds, sc.n_uavs))
     done_info = infos.get("final_info", infos)
     real_next = infos["final_obs"] if "final_obs" in infos else next_obs
@@ -388,7 +407,8 @@ def collect(
     for buffer, rows in zip(buffers, blocks, strict=True):
         buffer.add(obs[rows], action.discrete[rows], action.continuous[rows], reward[rows],
                    real_next[rows], term[rows], mask[rows], next_mask[rows],
-                   done_info["reward_per_task"][rows], None if own is None else own[rows])
+                   done_info["reward_per_task"][rows], None if own is None else own[rows],
+                   None if moves is None else moves[rows])
     samplers = [unavailable_action_samples] if unavailable_samples else []
     for sampler in samplers + [counterfactual_samples] * counterfactual:
         has, a_d, r_u, r_uk = sampler(env, state, action, rngs)
@@ -398,7 +418,8 @@ def collect(
             if len(h):
                 buffer.add(obs[h], a_d[h], action.continuous[h], r_u[h], real_next[h],
                            term[h], mask[h], next_mask[h], r_uk[h],
-                           None if copies is None else copies[h])
+                           None if copies is None else copies[h],
+                           None if moves is None else moves[h])
     return next_obs, reward, trunc, infos
 
 

@@ -1,0 +1,77 @@
+"""What the one-slot move lookahead of ``move_values="simulated"`` costs and where it points.
+
+Usage::
+
+    python benchmarks/move_search.py [--envs 20] [--slots 30] [--seed 3]
+
+On the default scenario it plays greedy in ``envs`` environments for ``slots`` slots. At every slot
+it searches each UAV's move with ``search_uav_moves`` for greedy's servers and powers (from
+hovering) and compares the best move with greedy's centroid move: the cosine between them and the
+best move's length (1 = the longest, ``v_max tau``), over the UAVs whose position matters (a
+positive spread). Then it times ``move_target_table`` (the search as the training loop calls it)
+against ``server_reward_table`` (the exact server values, already part of every
+``adsac-exact*`` step), alternately on the same states, and prints both in ms per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from satedge.agents.common.offpolicy import move_target_table, server_reward_table
+from satedge.agents.common.protocol import AgentAction
+from satedge.agents.heuristics import GreedyPolicy, search_uav_moves
+from satedge.envs.vector import MllmOffloadVectorEnv
+from satedge.sim.scenario import resolve
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", type=int, default=20, help="environments (a 5-seed batch: 20)")
+    parser.add_argument("--slots", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args(argv)
+    sc = resolve()
+    env = MllmOffloadVectorEnv(args.envs, sc)
+    env.reset(seed=args.seed)
+    greedy, rng = GreedyPolicy(), np.random.default_rng(args.seed)
+    lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
+    cosines, lengths, used_share = [], [], []
+    t_moves, t_servers = [], []
+    for _ in range(args.slots):
+        state = env.state
+        assert state is not None
+        act = greedy.act(env.network, state, rng)
+        power_w = lo + (np.asarray(act["power"]) + 1.0) / 2.0 * (hi - lo)
+        best, _, spread = search_uav_moves(env.network, state, act["offload"], power_w,
+                                           np.zeros_like(act["uav"]))
+        used = spread > 0
+        own = np.asarray(act["uav"])
+        norms = np.linalg.norm(best, axis=-1) * np.linalg.norm(own, axis=-1)
+        cos = (best * own).sum(-1) / np.maximum(norms, 1e-12)
+        cosines += list(cos[used])
+        lengths += list(np.linalg.norm(best, axis=-1)[used])
+        used_share.append(used.mean())
+        cont = np.concatenate([np.asarray(act["power"]), own.reshape(args.envs, -1)],
+                              -1).astype(np.float32)
+        action = AgentAction(np.asarray(act["offload"]), cont)
+        t0 = time.perf_counter()
+        move_target_table(env, state, action)
+        t1 = time.perf_counter()
+        server_reward_table(env, state, action.discrete, action.continuous)
+        t2 = time.perf_counter()
+        t_moves.append(t1 - t0)
+        t_servers.append(t2 - t1)
+        env.step(act)
+    print(f"default scenario, {args.envs} environments x {args.slots} slots of greedy")
+    print(f"  UAVs whose position matters to greedy's action: {100 * np.mean(used_share):.0f} %")
+    print(f"  searched best move against greedy's: cosine median {np.median(cosines):.2f}, "
+          f"mean {np.mean(cosines):.2f}; length {np.mean(lengths):.2f} of the longest")
+    print(f"  move_target_table {1e3 * np.median(t_moves):.1f} ms per call, "
+          f"server_reward_table {1e3 * np.median(t_servers):.1f} ms (medians, alternating)")
+
+
+if __name__ == "__main__":
+    main()
