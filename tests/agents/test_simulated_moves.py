@@ -15,7 +15,13 @@ from satedge.agents.adsac import AdSac, AdSacConfig
 from satedge.agents.common.buffers import ReplayBatch, ReplayBuffer
 from satedge.agents.common.offpolicy import collect, move_target_table
 from satedge.agents.common.protocol import AgentAction, to_env_action
-from satedge.agents.heuristics import MOVE_CANDIDATES, move_candidates, search_uav_moves
+from satedge.agents.heuristics import (
+    MOVE_CANDIDATES,
+    GreedyPolicy,
+    MoveSearch,
+    move_candidates,
+    search_uav_moves,
+)
 from satedge.envs.encoding import observation_size
 from satedge.envs.encoding import reward as env_reward
 from satedge.envs.vector import MllmOffloadVectorEnv
@@ -113,6 +119,17 @@ def test_search_prices_every_candidate_like_the_cost_function() -> None:
     np.testing.assert_array_equal(best[:, 1:], given[:, 1:])
     # UAV 0 is west of its IoTDs: the best move heads east
     assert (best[:, 0, 0] > 0.3).all()
+
+
+def test_move_search_policy_keeps_the_base_action_but_the_moves() -> None:
+    env, state = _state(5)
+    base = GreedyPolicy().act(env.network, state, np.random.default_rng(0))
+    got = MoveSearch(GreedyPolicy()).act(env.network, state, np.random.default_rng(0))
+    np.testing.assert_array_equal(got["offload"], base["offload"])
+    np.testing.assert_array_equal(got["power"], base["power"])
+    server, power, _ = env.decode(base)
+    best, _, _ = search_uav_moves(env.network, state, server, power, np.asarray(base["uav"]))
+    np.testing.assert_allclose(got["uav"], best)
 
 
 def test_loop_stores_the_move_targets_of_each_transition() -> None:
