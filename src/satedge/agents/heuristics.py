@@ -1,9 +1,12 @@
-"""Non-learning policies: uniform random and a greedy heuristic (numpy only, no torch).
+"""Non-learning policies: uniform random and a greedy heuristic (numpy only, no torch), and a
+one-slot lookahead over UAV moves (:func:`search_uav_moves`, which AD-SAC's
+``move_values="simulated"`` trains on; :class:`MoveSearch` plays it on top of another policy).
 
-Both act on a batch: ``act(network, state, rng)`` returns a Dict action for B environments in the
-environment's normalised units (``offload`` server indices, ``power`` and ``uav`` in [-1, 1]).
-They read the simulator state directly (the greedy one evaluates the pure cost function), so they
-are references with privileged information, not observation-based agents.
+The policies act on a batch: ``act(network, state, rng)`` returns a Dict action for B
+environments in the environment's normalised units (``offload`` server indices, ``power`` and
+``uav`` in [-1, 1]). They read the simulator state directly (greedy and the search evaluate the
+pure cost function), so they are references with privileged information, not observation-based
+agents.
 """
 
 from __future__ import annotations
