@@ -60,87 +60,35 @@ def _specs() -> dict[str, AlgorithmSpec]:
     from satedge.agents.hybrid_ppo import HybridPpoConfig
     from satedge.agents.ppo import PpoConfig
 
+    def adsac(name: str, preset: dict[str, Any], summary: str) -> AlgorithmSpec:
+        return AlgorithmSpec(name, AdSacConfig, preset, _adsac_builder, summary=summary,
+                             seed_batched=True)
+
+    ar = {"server_values": "exact", "uav_geometry": True, "discrete_actor": "autoregressive"}
+    adsacs = [
+        adsac("adsac", {}, "AD-SAC: discrete + continuous SAC agents fused by MPO"),
+        adsac("adsac-nompo", {"use_mpo": False}, "ablation: two SAC agents, no MPO"),
+        adsac("adsac-exact", {"server_values": "exact"},
+              "AD-SAC whose discrete agent learns from exact one-slot server values"),
+        adsac("adsac-exact-geo", {"server_values": "exact", "uav_geometry": True},
+              "adsac-exact whose critic also sees each IoTD's distance to every UAV after the "
+              "move"),
+        adsac("adsac-exact-geo-ar", ar,
+              "adsac-exact-geo whose discrete actor places the IoTDs one after another, each "
+              "seeing the load of those placed before it"),
+        adsac("adsac-exact-geo-ar-rel", {**ar, "continuous_actor": "shared"},
+              "adsac-exact-geo-ar whose continuous actor gives each power from the shared "
+              "per-IoTD inputs and each UAV's move from the IoTDs' offsets to that UAV"),
+        adsac("adsac-exact-geo-ar-shaped", {**ar, "uav_shaping": 1.0},
+              "adsac-exact-geo-ar whose critic targets add potential-based shaping by the "
+              "IoTDs' distance to their nearest UAV"),
+        adsac("adsac-exact-geo-ar-search", {**ar, "move_values": "simulated"},
+              "adsac-exact-geo-ar whose UAV moves fit the best move of a one-slot lookahead "
+              "with the simulator's cost function instead of the critic"),
+        adsac("adsac-paper", {"form": "paper"}, "AD-SAC in the paper's four-network form"),
+    ]
     return {
-        "adsac": AlgorithmSpec(
-            "adsac",
-            AdSacConfig,
-            {},
-            _adsac_builder,
-            summary="AD-SAC: discrete + continuous SAC agents fused by MPO",
-            seed_batched=True,
-        ),
-        "adsac-nompo": AlgorithmSpec(
-            "adsac-nompo",
-            AdSacConfig,
-            {"use_mpo": False},
-            _adsac_builder,
-            summary="ablation: two SAC agents, no MPO",
-            seed_batched=True,
-        ),
-        "adsac-exact": AlgorithmSpec(
-            "adsac-exact",
-            AdSacConfig,
-            {"server_values": "exact"},
-            _adsac_builder,
-            summary="AD-SAC whose discrete agent learns from exact one-slot server values",
-            seed_batched=True,
-        ),
-        "adsac-exact-geo": AlgorithmSpec(
-            "adsac-exact-geo",
-            AdSacConfig,
-            {"server_values": "exact", "uav_geometry": True},
-            _adsac_builder,
-            summary="adsac-exact whose critic also sees each IoTD's distance to every UAV after "
-            "the move",
-            seed_batched=True,
-        ),
-        "adsac-exact-geo-ar": AlgorithmSpec(
-            "adsac-exact-geo-ar",
-            AdSacConfig,
-            {"server_values": "exact", "uav_geometry": True, "discrete_actor": "autoregressive"},
-            _adsac_builder,
-            summary="adsac-exact-geo whose discrete actor places the IoTDs one after another, "
-            "each seeing the load of those placed before it",
-            seed_batched=True,
-        ),
-        "adsac-exact-geo-ar-rel": AlgorithmSpec(
-            "adsac-exact-geo-ar-rel",
-            AdSacConfig,
-            {"server_values": "exact", "uav_geometry": True, "discrete_actor": "autoregressive",
-             "continuous_actor": "shared"},
-            _adsac_builder,
-            summary="adsac-exact-geo-ar whose continuous actor gives each power from the shared "
-            "per-IoTD inputs and each UAV's move from the IoTDs' offsets to that UAV",
-            seed_batched=True,
-        ),
-        "adsac-exact-geo-ar-shaped": AlgorithmSpec(
-            "adsac-exact-geo-ar-shaped",
-            AdSacConfig,
-            {"server_values": "exact", "uav_geometry": True, "discrete_actor": "autoregressive",
-             "uav_shaping": 1.0},
-            _adsac_builder,
-            summary="adsac-exact-geo-ar whose critic targets add potential-based shaping by the "
-            "IoTDs' distance to their nearest UAV",
-            seed_batched=True,
-        ),
-        "adsac-exact-geo-ar-search": AlgorithmSpec(
-            "adsac-exact-geo-ar-search",
-            AdSacConfig,
-            {"server_values": "exact", "uav_geometry": True, "discrete_actor": "autoregressive",
-             "move_values": "simulated"},
-            _adsac_builder,
-            summary="adsac-exact-geo-ar whose UAV moves fit the best move of a one-slot "
-            "lookahead with the simulator's cost function instead of the critic",
-            seed_batched=True,
-        ),
-        "adsac-paper": AlgorithmSpec(
-            "adsac-paper",
-            AdSacConfig,
-            {"form": "paper"},
-            _adsac_builder,
-            summary="AD-SAC in the paper's four-network form",
-            seed_batched=True,
-        ),
+        **{spec.name: spec for spec in adsacs},
         "adsac-d": AlgorithmSpec(
             "adsac-d",
             AdSacDConfig,
