@@ -37,15 +37,14 @@ def main(argv: list[str] | None = None) -> None:
     env = MllmOffloadVectorEnv(args.envs, sc)
     env.reset(seed=args.seed)
     greedy, rng = GreedyPolicy(), np.random.default_rng(args.seed)
-    lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
     cosines, lengths, used_share = [], [], []
     t_moves, t_servers = [], []
     for _ in range(args.slots):
         state = env.state
         assert state is not None
         act = greedy.act(env.network, state, rng)
-        power_w = lo + (np.asarray(act["power"]) + 1.0) / 2.0 * (hi - lo)
-        best, _, spread = search_uav_moves(env.network, state, act["offload"], power_w,
+        server, power_w, _ = env.decode(act)
+        best, _, spread = search_uav_moves(env.network, state, server, power_w,
                                            np.zeros_like(act["uav"]))
         used = spread > 0
         own = np.asarray(act["uav"])

@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from satedge.envs.encoding import ActionDecoder
 from satedge.envs.encoding import reward as env_reward
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.state import SlotState
@@ -190,10 +191,8 @@ class MoveSearch:
 
     def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
         action = dict(self.base.act(network, state, rng))
-        sc = network.scenario
-        lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
-        power_w = lo + (np.asarray(action["power"], dtype=np.float64) + 1.0) / 2.0 * (hi - lo)
-        best, _, _ = search_uav_moves(network, state, np.asarray(action["offload"]), power_w,
+        server, power_w, _ = ActionDecoder(network.scenario)(action, state.batch_size)
+        best, _, _ = search_uav_moves(network, state, server, power_w,
                                       np.asarray(action["uav"]), self.candidates)
         return {**action, "uav": best}
 
