@@ -177,13 +177,8 @@ class EdgeNetwork:
         kept, so two positions are compared under the same random draws."""
         sc = self.scenario
         horizontal = channels.horizontal_distance_m(state.iotd_xy_m, uav_xy_m)
-
-        def large(h: FloatArray) -> FloatArray:
-            return channels.ground_uav_large_scale_gain(np.sqrt(h**2 + sc.uav.altitude_m**2),
-                                                        sc.channel.beta0_db,
-                                                        sc.channel.path_loss_exponent)
-
-        gain = state.uav_gain * (large(horizontal) / large(state.uav_horizontal_m))
+        gain = state.uav_gain * (self._uav_large_scale(horizontal)
+                                 / self._uav_large_scale(state.uav_horizontal_m))
         moved = replace(state, uav_xy_m=np.asarray(uav_xy_m, dtype=np.float64),
                         uav_gain=gain, uav_horizontal_m=horizontal, mask=_NO_MASK)
         object.__setattr__(moved, "mask", feasibility_mask(sc, self.servers, moved))
@@ -240,12 +235,18 @@ class EdgeNetwork:
         sc = self.scenario
         b, k, m = iotd_xy.shape[0], sc.n_iotds, sc.n_uavs
         horizontal = channels.horizontal_distance_m(iotd_xy, uav_xy)
-        dist = np.sqrt(horizontal**2 + sc.uav.altitude_m**2)
-        large = channels.ground_uav_large_scale_gain(dist, sc.channel.beta0_db,
-                                                     sc.channel.path_loss_exponent)
+        large = self._uav_large_scale(horizontal)
         zr = z[:, : 2 * k * m].reshape(b, k, m, 2)
         small = channels.rician_power_gain(zr[..., 0], zr[..., 1], self._rician_k)
         return large * small, horizontal
+
+    def _uav_large_scale(self, horizontal_m: FloatArray) -> FloatArray:
+        """Large-scale IoTD-UAV power gain at a horizontal distance (the UAVs fly at a fixed
+        altitude)."""
+        sc = self.scenario
+        dist = np.sqrt(horizontal_m**2 + sc.uav.altitude_m**2)
+        return channels.ground_uav_large_scale_gain(dist, sc.channel.beta0_db,
+                                                    sc.channel.path_loss_exponent)
 
     def _sat_channel(self, slant_m: FloatArray, g: FloatArray, u_phase: FloatArray,
                      z: FloatArray) -> FloatArray:
