@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from satedge.agents.adsac import AdSac, AdSacConfig
+from satedge.agents.adsac import AdSac, AdSacConfig, SharedContinuousActor
 from satedge.agents.common.buffers import ReplayBatch, ReplayBuffer
 from satedge.agents.common.offpolicy import collect, move_target_table
 from satedge.agents.common.protocol import AgentAction, to_env_action
@@ -258,3 +258,17 @@ def test_runs_resume_exactly_and_the_default_stays_out_of_the_identity(tmp_path:
     whole = check_resume_and_identity(tmp_path, "adsac-exact-geo-ar-search", "adsac-exact-geo-ar",
                                       "move_values", ("actor_c", "actor_d", "critics"))
     assert whole.cfg.move_values == "simulated"
+
+
+def test_the_registered_combination_is_search_with_the_uav_relative_actor(tmp_path: Path) -> None:
+    from satedge.experiments.train import _prepare
+    from satedge.sim.scenario import resolve
+
+    tiny = resolve("small", ["episode_slots=10"])
+    named = _prepare("adsac-exact-geo-ar-search-rel", tiny, 0, 4, tmp_path / "named", {})
+    spelled = _prepare("adsac-exact-geo-ar-search", tiny, 0, 4, tmp_path / "spelled",
+                       {"continuous_actor": "shared"})
+    assert named[2].identity["agent"] == spelled[2].identity["agent"]
+    agent = named[0]
+    assert isinstance(agent, AdSac) and agent.needs_move_targets
+    assert isinstance(agent.actor_c, SharedContinuousActor)

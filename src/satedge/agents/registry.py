@@ -85,6 +85,10 @@ def _specs() -> dict[str, AlgorithmSpec]:
         adsac("adsac-exact-geo-ar-search", {**ar, "move_values": "simulated"},
               "adsac-exact-geo-ar whose UAV moves fit the best move of a one-slot lookahead "
               "with the simulator's cost function instead of the critic"),
+        adsac("adsac-exact-geo-ar-search-rel",
+              {**ar, "move_values": "simulated", "continuous_actor": "shared"},
+              "adsac-exact-geo-ar-search with the UAV-relative continuous actor of "
+              "adsac-exact-geo-ar-rel"),
         adsac("adsac-paper", {"form": "paper"}, "AD-SAC in the paper's four-network form"),
     ]
     return {
@@ -142,8 +146,8 @@ def _specs() -> dict[str, AlgorithmSpec]:
 
 ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact-geo",
               "adsac-exact-geo-ar", "adsac-exact-geo-ar-rel", "adsac-exact-geo-ar-shaped",
-              "adsac-exact-geo-ar-search", "adsac-d", "adsac-c", "d3qn", "ddpg", "ppo",
-              "hybrid-ppo")
+              "adsac-exact-geo-ar-search", "adsac-exact-geo-ar-search-rel", "adsac-d", "adsac-c",
+              "d3qn", "ddpg", "ppo", "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:

@@ -58,6 +58,8 @@ _METHODS: dict[str, tuple[str, str, str]] = {
     "adsac-exact-geo-ar-shaped": ("AD-SAC (autoregressive, UAV-distance shaping)", "sienna", "^"),
     "adsac-exact-geo-ar-search": ("AD-SAC (autoregressive, simulated UAV moves)", "darkmagenta",
                                   "P"),
+    "adsac-exact-geo-ar-search-rel": ("AD-SAC (simulated UAV moves, UAV-relative actor)",
+                                      "crimson", "X"),
 }
 _SPARE = (("teal", "d"), ("navy", "8"), ("goldenrod", "H"), ("slategray", "1"))
 
