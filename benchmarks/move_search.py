@@ -1,4 +1,5 @@
-"""What the one-slot move lookahead of ``move_values="simulated"`` costs and where it points.
+"""What the one-slot move and power lookaheads of ``move_values="simulated"`` and
+``power_values="simulated"`` cost and where they point.
 
 Usage::
 
@@ -9,8 +10,10 @@ it searches each UAV's move with ``search_uav_moves`` for greedy's servers and p
 hovering) and compares the best move with greedy's centroid move: the cosine between them and the
 best move's length (1 = the longest, ``v_max tau``), over the UAVs whose position matters (a
 positive spread). Then it times ``move_target_table`` (the search as the training loop calls it)
-against ``server_reward_table`` (the exact server values, already part of every
-``adsac-exact*`` step), alternately on the same states, and prints both in ms per call.
+and ``power_target_table`` (the power search) against ``server_reward_table`` (the exact server
+values, already part of every ``adsac-exact*`` step), alternately on the same states, and prints
+them in ms per call. For the powers it prints where the search puts greedy's tasks (the share at
+p_max) and how much searching each IoTD's power, from greedy's, lowers the slot's cost.
 """
 
 from __future__ import annotations
@@ -20,9 +23,14 @@ import time
 
 import numpy as np
 
-from satedge.agents.common.offpolicy import move_target_table, server_reward_table
+from satedge.agents.common.offpolicy import (
+    move_target_table,
+    power_target_table,
+    server_reward_table,
+)
 from satedge.agents.common.protocol import AgentAction
-from satedge.agents.heuristics import GreedyPolicy, search_uav_moves
+from satedge.agents.heuristics import GreedyPolicy, search_iotd_powers, search_uav_moves
+from satedge.envs.encoding import power_watts, reward
 from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.sim.scenario import resolve
 
@@ -38,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     env.reset(seed=args.seed)
     greedy, rng = GreedyPolicy(), np.random.default_rng(args.seed)
     cosines, lengths, used_share = [], [], []
-    t_moves, t_servers = [], []
+    t_moves, t_servers, t_powers = [], [], []
+    at_max, greedy_max, power_gain = [], [], []
     for _ in range(args.slots):
         state = env.state
         assert state is not None
@@ -61,14 +70,29 @@ def main(argv: list[str] | None = None) -> None:
         t1 = time.perf_counter()
         server_reward_table(env, state, action.discrete, action.continuous)
         t2 = time.perf_counter()
+        power_target_table(env, state, action)
+        t3 = time.perf_counter()
         t_moves.append(t1 - t0)
         t_servers.append(t2 - t1)
+        t_powers.append(t3 - t2)
+        best_p, _, spread_p = search_iotd_powers(env.network, state, server,
+                                                 np.asarray(act["power"]))
+        task = spread_p > 0
+        at_max += list(best_p[task] == 1.0)
+        greedy_max += list(np.asarray(act["power"])[task] == 1.0)
+        searched = env.network.cost(state, server, power_watts(sc, best_p))
+        power_gain.append(float(np.mean(reward(sc, searched) - reward(sc, env.network.cost(
+            state, server, power_w)))))
         env.step(act)
     print(f"default scenario, {args.envs} environments x {args.slots} slots of greedy")
     print(f"  UAVs whose position matters to greedy's action: {100 * np.mean(used_share):.0f} %")
     print(f"  searched best move against greedy's: cosine median {np.median(cosines):.2f}, "
           f"mean {np.mean(cosines):.2f}; length {np.mean(lengths):.2f} of the longest")
+    print(f"  searched best power at p_max for {100 * np.mean(at_max):.0f} % of the tasks "
+          f"(greedy's: {100 * np.mean(greedy_max):.0f} %); every IoTD's searched power in place "
+          f"of greedy's lowers the cost by {np.mean(power_gain):.3f} per slot")
     print(f"  move_target_table {1e3 * np.median(t_moves):.1f} ms per call, "
+          f"power_target_table {1e3 * np.median(t_powers):.1f} ms, "
           f"server_reward_table {1e3 * np.median(t_servers):.1f} ms (medians, alternating)")
 
 

@@ -71,6 +71,13 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   MPO E-step ranks its samples' powers at the stored moves. As the exact server values replace
   the critic for the servers, this replaces a critic measured to be biased against long moves
   (docs/agents.md, "Simulated move values").
+- Simulated power values (``power_values="simulated"``, off by default): likewise for the
+  transmit powers. Each IoTD's power is searched (one IoTD at a time, the others at the powers
+  taken) over the power taken and 9 levels from p_min to p_max, priced with the slot's servers
+  (``heuristics.search_iotd_powers``); the continuous agent fits the best by maximum likelihood
+  (:meth:`AdSac._power_loss`) and the critic's gradient no longer reaches the powers. A power
+  acts within its slot only, so this one-slot value is exact, not a proxy (docs/agents.md,
+  "Simulated power values").
 """
 
 from __future__ import annotations
@@ -112,8 +119,8 @@ from satedge.envs.encoding import IOTD_FEATURE, PER_IOTD
 __all__ = ["AdSac", "AdSacConfig"]
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
-_MOVE_BOUND = 0.999  # move targets are clipped to +-this before atanh
-_LOG_2PI = float(np.log(2.0 * np.pi))  # per UAV: two dimensions of 0.5 log(2 pi)
+_TARGET_BOUND = 0.999  # move and power targets are clipped to +-this before atanh
+_LOG_2PI = float(np.log(2.0 * np.pi))
 _MODULES = ("actor_d", "actor_c", "old_d", "old_c", "critics", "critic_targets", "values",
             "value_targets")
 _STATEFUL = (*_MODULES, "opt_actor", "opt_critic", "opt_alpha", "opt_dual")
@@ -175,6 +182,11 @@ class AdSacConfig:
     # and the critic's gradient reaches only the powers
     move_values: str = "critic"
     move_weight: float = 1.0
+    # "critic": the continuous agent's powers maximise the learned critic (the paper);
+    # "simulated": they fit, by maximum likelihood with weight power_weight, the best power per
+    # IoTD of a one-slot lookahead with the pure cost function (offpolicy.power_target_table)
+    power_values: str = "critic"
+    power_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.form not in ("modern", "paper"):
@@ -183,6 +195,9 @@ class AdSacConfig:
             raise ValueError(f"server_values={self.server_values!r} must be 'critic' or 'exact'")
         if self.move_values not in ("critic", "simulated"):
             raise ValueError(f"move_values={self.move_values!r} must be 'critic' or 'simulated'")
+        if self.power_values not in ("critic", "simulated"):
+            raise ValueError(f"power_values={self.power_values!r} must be 'critic' or "
+                             "'simulated'")
         if self.discrete_actor not in ("factorised", "autoregressive"):
             raise ValueError(f"discrete_actor={self.discrete_actor!r} must be 'factorised' or "
                              "'autoregressive'")
@@ -212,6 +227,7 @@ class AdSacConfig:
             "mpo_epsilon_d",
             "mpo_epsilon_c",
             "move_weight",
+            "power_weight",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be > 0")
@@ -544,6 +560,11 @@ class AdSac:
         """Whether the training loop must store each transition's UAV move targets."""
         return self.cfg.move_values == "simulated"
 
+    @property
+    def needs_power_targets(self) -> bool:
+        """Whether the training loop must store each transition's transmit-power targets."""
+        return self.cfg.power_values == "simulated"
+
     def _make_optimizers(self) -> None:
         config = self.cfg
         self.opt_actor = torch.optim.Adam(
@@ -794,9 +815,8 @@ class AdSac:
         a_c, u = dc.rsample(self.gen)
         logp_c = dc.log_prob(a_c, u)
         probs = dd.probs.detach()
-        simulated = self.cfg.move_values == "simulated"
-        # simulated move values: the critic's gradient reaches the powers only
-        a_q = torch.cat([a_c[:, :self.k], a_c[:, self.k:].detach()], -1) if simulated else a_c
+        # simulated move (power) values: the critic's gradient does not reach the moves (powers)
+        a_q = self._critic_part(a_c, a_c.detach())
         q_c = torch.min(
             torch.stack(
                 [
@@ -808,9 +828,12 @@ class AdSac:
         ).values
         loss_c = self._mean(alpha_c * logp_c - q_c)
         move_metrics: dict[str, Any] = {}
-        if simulated:
-            loss_m, move_metrics = self._move_loss(dc, b)
-            loss_c = loss_c + loss_m
+        for simulated, target_loss in ((self.needs_move_targets, self._move_loss),
+                                       (self.needs_power_targets, self._power_loss)):
+            if simulated:
+                loss_t, metrics_t = target_loss(dc, b)
+                loss_c = loss_c + loss_t
+                move_metrics.update(metrics_t)
         if self.cfg.server_values == "exact":  # Q differences between servers, exactly
             q_ks = self._server_rewards(b)
         else:
@@ -836,6 +859,15 @@ class AdSac:
         metrics.update(self._update_alpha(dd, logp_c.detach(), b.mask))
         return metrics
 
+    def _critic_part(self, a_c: Tensor, stored: Tensor) -> Tensor:
+        """The continuous action the critic scores: ``a_c``, with its moves and (or) powers
+        taken from ``stored`` where they are trained on simulated values instead (``stored``
+        broadcasts against ``a_c``)."""
+        k, stored = self.k, stored.expand_as(a_c)
+        powers = stored[..., :k] if self.needs_power_targets else a_c[..., :k]
+        moves = stored[..., k:] if self.needs_move_targets else a_c[..., k:]
+        return torch.cat([powers, moves], -1)
+
     def _move_loss(self, dc: TanhGaussian, b: ReplayBatch) -> tuple[Tensor, dict[str, Any]]:
         """``move_weight`` times the negative log-likelihood, under each UAV's pre-tanh Gaussian,
         of the stored best move of the one-slot lookahead, summed over the UAVs whose position
@@ -847,14 +879,41 @@ class AdSac:
         m = t.shape[1]
         mean = dc.mean[:, self.k:].reshape(-1, m, 2)
         log_std = dc.log_std[:, self.k:].reshape(-1, m, 2)
-        u = torch.atanh(t[..., :2].clamp(-_MOVE_BOUND, _MOVE_BOUND))
-        nll = (0.5 * ((u - mean) / log_std.exp()) ** 2 + log_std).sum(-1) + _LOG_2PI
-        used = (t[..., 2] > 0).float()
-        loss = self._mean(self.cfg.move_weight * (used * nll).sum(-1))
-        gap = (torch.tanh(mean) - t[..., :2]).square().sum(-1).sqrt()  # mode to target
-        gap_mean = self._mean((used * gap).sum(-1)) / self._mean(used.sum(-1)).clamp_min(1e-9)
+        loss, gap = self._target_nll(mean, log_std, t[..., :2], t[..., 2] > 0,
+                                     self.cfg.move_weight)
         return loss, {"loss/actor_moves": self._metric(loss),
-                      "train/move_target_gap": self._metric(gap_mean)}
+                      "train/move_target_gap": self._metric(gap)}
+
+    def _power_loss(self, dc: TanhGaussian, b: ReplayBatch) -> tuple[Tensor, dict[str, Any]]:
+        """``power_weight`` times the negative log-likelihood, under each IoTD's pre-tanh
+        Gaussian, of the stored best power of the one-slot lookahead, summed over the IoTDs whose
+        power mattered (spread > 0)."""
+        if b.power_targets is None:
+            raise ValueError("power_values='simulated' needs power_targets in the batch (a "
+                             "ReplayBuffer built with power_targets=True)")
+        t = b.power_targets
+        mean, log_std = dc.mean[:, :self.k, None], dc.log_std[:, :self.k, None]
+        loss, gap = self._target_nll(mean, log_std, t[..., :1], t[..., 1] > 0,
+                                     self.cfg.power_weight)
+        return loss, {"loss/actor_powers": self._metric(loss),
+                      "train/power_target_gap": self._metric(gap)}
+
+    def _target_nll(self, mean: Tensor, log_std: Tensor, target: Tensor, used: Tensor,
+                    weight: float) -> tuple[Tensor, Tensor]:
+        """(loss, gap) of fitting squashed targets [B, J, D] in [-1, 1] by maximum likelihood
+        under the pre-tanh Gaussians ``mean``, ``log_std`` [B, J, D]: ``weight`` times the
+        negative log-likelihood of ``atanh(target)`` (targets clipped to +-0.999), summed over
+        the D dimensions and the J parts that are ``used`` [B, J], per-batch mean; and the mean
+        Euclidean distance from the policy's mode to the target over the used parts. The tanh
+        Jacobian does not depend on the policy and is left out."""
+        u = torch.atanh(target.clamp(-_TARGET_BOUND, _TARGET_BOUND))
+        z = (u - mean) / log_std.exp()
+        nll = (0.5 * z**2 + log_std).sum(-1) + 0.5 * _LOG_2PI * target.shape[-1]
+        w = used.float()
+        loss = self._mean(weight * (w * nll).sum(-1))
+        dist = (torch.tanh(mean) - target).square().sum(-1).sqrt()  # mode to target
+        gap = self._mean((w * dist).sum(-1)) / self._mean(w.sum(-1)).clamp_min(1e-9)
+        return loss, gap
 
     @staticmethod
     def _server_rewards(b: ReplayBatch) -> Tensor:
@@ -882,9 +941,9 @@ class AdSac:
             taken = b.action_d.expand(n, *b.action_d.shape) if exact else a_d
             onehot = seed_major(nn.functional.one_hot(taken, self.s).float(), n_seeds)
             obs_n = seed_major(b.obs.expand(n, *b.obs.shape), n_seeds)
-            # simulated move values: the critic ranks the samples' powers at the stored moves
-            a_q = a_c if self.cfg.move_values == "critic" else torch.cat(
-                [a_c[..., :self.k], b.action_c[:, self.k:].expand(n, -1, -1)], -1)
+            # simulated move (power) values: the critic ranks the samples at the stored moves
+            # (powers)
+            a_q = self._critic_part(a_c, b.action_c)
             # one critic, as in MPO (Abdolmaleki et al. 2018): the E-step only ranks the N
             # samples of a state, and a second forward pass over N B rows doubles its cost
             q = q_joint(self.critics[0](obs_n, seed_major(a_q, n_seeds), onehot), onehot)

@@ -1,6 +1,7 @@
-"""Non-learning policies: uniform random and a greedy heuristic (numpy only, no torch), and a
-one-slot lookahead over UAV moves (:func:`search_uav_moves`, which AD-SAC's
-``move_values="simulated"`` trains on; :class:`MoveSearch` plays it on top of another policy).
+"""Non-learning policies: uniform random and a greedy heuristic (numpy only, no torch), and
+one-slot lookaheads over UAV moves (:func:`search_uav_moves`, which AD-SAC's
+``move_values="simulated"`` trains on; :class:`MoveSearch` plays it on top of another policy) and
+over transmit powers (:func:`search_iotd_powers`, for ``power_values="simulated"``).
 
 The policies act on a batch: ``act(network, state, rng)`` returns a Dict action for B
 environments in the environment's normalised units (``offload`` server indices, ``power`` and
@@ -18,14 +19,14 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from satedge.envs.encoding import ActionDecoder
+from satedge.envs.encoding import ActionDecoder, power_watts
 from satedge.envs.encoding import reward as env_reward
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.state import SlotState
 
-__all__ = ["MOVE_CANDIDATES", "POLICIES", "GreedyPolicy", "HeuristicPolicy", "MoveSearch",
-           "RandomPolicy", "make_policy", "move_candidates", "search_uav_moves",
-           "uniform_feasible_servers"]
+__all__ = ["MOVE_CANDIDATES", "POLICIES", "POWER_CANDIDATES", "GreedyPolicy", "HeuristicPolicy",
+           "MoveSearch", "RandomPolicy", "make_policy", "move_candidates", "search_iotd_powers",
+           "search_uav_moves", "uniform_feasible_servers"]
 
 Action = dict[str, NDArray[np.float64] | NDArray[np.int64]]
 
@@ -86,7 +87,6 @@ class GreedyPolicy:
         tiled = state.take(np.repeat(np.arange(b), a))
         alt_server = np.tile(np.repeat(np.arange(s), levels.size), b)
         alt_power = np.tile(np.tile(levels, s), b)
-        lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
         order = np.argsort(-state.tasks.output_tokens, axis=-1, kind="stable")
         rows = np.arange(b)
         for step in range(k):
@@ -100,7 +100,7 @@ class GreedyPolicy:
             trial_pow[np.arange(b * a), col_t] = alt_power
             n_req = np.where(np.repeat(active, a, axis=0), tiled.tasks.n_requests, 0)
             trial = replace(tiled, tasks=replace(tiled.tasks, n_requests=n_req))
-            out = network.cost(trial, trial_srv, lo + (trial_pow + 1.0) / 2.0 * (hi - lo))
+            out = network.cost(trial, trial_srv, power_watts(sc, trial_pow))
             score = (out.cost + out.penalty).reshape(b, a)
             ok = state.mask[rows, col][:, alt_server[:a]]
             score = np.where(ok | ~ok.any(axis=-1, keepdims=True), score, np.inf)
@@ -175,10 +175,58 @@ def search_uav_moves(network: EdgeNetwork, state: SlotState, server: NDArray[np.
     rows = np.repeat(np.arange(b), m * n)
     moved = network.with_uav_positions(state.take(rows), trial.reshape(-1, m, 2))
     value = env_reward(sc, network.cost(moved, server[rows], power_w[rows])).reshape(b, m, n)
-    pick = np.argmax(value, axis=-1)  # the first maximum: the given move on ties
-    best = np.take_along_axis(cands, pick[..., None, None], axis=2)[:, :, 0]
+    return _best_candidate(cands, value)
+
+
+def _best_candidate(cands: NDArray[np.float64], value: NDArray[np.float64],
+                    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """(best, gain, spread) of a coordinate search: ``cands`` [B, J, N, ...] the candidates of
+    each coordinate j with the given value first, ``value`` [B, J, N] their rewards. The first
+    maximum wins, so the given value is kept on ties."""
+    pick = np.argmax(value, axis=-1)
+    index = pick.reshape(*pick.shape, 1, *(1,) * (cands.ndim - 3))
+    best = np.take_along_axis(cands, index, axis=2)[:, :, 0]
     top = value.max(-1)
     return best, top - value[..., 0], top - value.min(-1)
+
+
+POWER_CANDIDATES = np.linspace(-1.0, 1.0, 9)
+"""The default candidate powers of :func:`search_iotd_powers`, in the action's [-1, 1] units
+(-1: p_min, +1: p_max)."""
+
+
+def search_iotd_powers(network: EdgeNetwork, state: SlotState, server: NDArray[np.int64],
+                       powers: NDArray[np.floating],
+                       candidates: NDArray[np.float64] = POWER_CANDIDATES,
+                       ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """A one-slot lookahead over each IoTD's transmit power with the simulator's pure cost
+    function.
+
+    For every IoTD k (one at a time, the others at their given ``powers``), the given power and
+    each of the ``candidates`` is priced by the reward of the slot's action (``server`` and the
+    powers) at ``state``. A power acts within its slot only (the upload rate and energy of this
+    slot's task, and the interference it causes at other UAVs' cells), so this is the exact
+    one-step value of the change, not a proxy.
+
+    Args:
+        powers: [B, K] the powers in the action's [-1, 1] units.
+    Returns:
+        (best [B, K] the best power per IoTD, the given one on ties; gain [B, K] its reward
+        above the given power's, >= 0; spread [B, K] best minus worst reward, 0 where the
+        IoTD's power does not matter to this action, e.g. it has no task).
+    """
+    sc = network.scenario
+    b, k = powers.shape
+    given = np.clip(np.asarray(powers, dtype=np.float64), -1.0, 1.0)
+    cands = np.concatenate([given[:, :, None], np.broadcast_to(
+        candidates, (b, k, candidates.size))], axis=2)  # [B, K, N], the given power first
+    n = cands.shape[2]
+    trial = np.repeat(given[:, None, None], k, axis=1).repeat(n, axis=2)  # [B, K, N, K]
+    iotd = np.arange(k)
+    trial[:, iotd, :, iotd] = cands.transpose(1, 0, 2)  # IoTD j of block j takes candidate c
+    rows = np.repeat(np.arange(b), k * n)
+    outcome = network.cost(state.take(rows), server[rows], power_watts(sc, trial.reshape(-1, k)))
+    return _best_candidate(cands, env_reward(sc, outcome).reshape(b, k, n))
 
 
 class MoveSearch:

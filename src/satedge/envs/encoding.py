@@ -48,8 +48,8 @@ from satedge.sim.network import EdgeNetwork
 from satedge.sim.scenario import Scenario
 from satedge.sim.state import Outcome, SlotState, TaskStatus
 
-__all__ = ["IOTD_FEATURE", "PER_IOTD", "ActionDecoder", "ObservationEncoder", "info_dict", "reward",
-           "reward_per_task"]
+__all__ = ["IOTD_FEATURE", "PER_IOTD", "ActionDecoder", "ObservationEncoder", "info_dict",
+           "power_watts", "reward", "reward_per_task"]
 
 FloatArray = NDArray[np.float64]
 PER_IOTD = 10
@@ -183,12 +183,17 @@ class ActionDecoder:
                 server.min() < 0 or server.max() >= sc.n_servers:
             raise ValueError(f"action['offload'] must hold integers in [0, {sc.n_servers - 1}]; "
                              f"got {server.ravel()[:8].tolist()}")
-        power = _checked(action, "power", (batch, sc.n_iotds)).astype(np.float64)
-        lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
-        power = lo + (power.clip(-1.0, 1.0) + 1.0) / 2.0 * (hi - lo)
+        power = power_watts(sc, _checked(action, "power", (batch, sc.n_iotds)))
         move = _checked(action, "uav", (batch, sc.n_uavs, 2)).astype(np.float64)
         move = move.clip(-1.0, 1.0) * (sc.uav.speed_max_m_s * sc.slot_s)
         return server.astype(np.int64), power, move
+
+
+def power_watts(sc: Scenario, power: NDArray[Any]) -> FloatArray:
+    """Transmit powers in the action's [-1, 1] units as watts: linear onto [p_min, p_max],
+    values outside [-1, 1] clipped (constraint 31d)."""
+    lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
+    return lo + (np.asarray(power, dtype=np.float64).clip(-1.0, 1.0) + 1.0) / 2.0 * (hi - lo)
 
 
 def _checked(action: Mapping[str, Any], key: str, shape: tuple[int, ...]) -> NDArray[Any]:

@@ -50,6 +50,14 @@ class ReplayBatch(NamedTuple):
     # spread of the candidates' rewards (buffers built with ``move_targets=True``; see
     # ``heuristics.search_uav_moves``)
     move_targets: Tensor | None = None
+    # float32 [B, K, 2]: per IoTD the best transmit power of a one-slot lookahead (in [-1, 1])
+    # and the spread of the candidates' rewards (buffers built with ``power_targets=True``; see
+    # ``heuristics.search_iotd_powers``)
+    power_targets: Tensor | None = None
+
+
+_EXTRAS = ("server_rewards", "move_targets", "power_targets")
+"""The optional per-transition fields, stored only by buffers built to store them."""
 
 
 class ReplayBuffer:
@@ -67,10 +75,13 @@ class ReplayBuffer:
         move_targets: also store an [M, 3] move target per transition (``add(move_targets=...)``;
             M = (A - K) / 2 UAVs), for agents that train their UAV moves on it (AD-SAC
             ``move_values="simulated"``).
+        power_targets: also store a [K, 2] power target per transition
+            (``add(power_targets=...)``), for AD-SAC ``power_values="simulated"``.
     """
 
     def __init__(self, capacity: int, obs_dim: int, n_iotds: int, n_servers: int,
-                 cont_dim: int, server_rewards: bool = False, move_targets: bool = False) -> None:
+                 cont_dim: int, server_rewards: bool = False, move_targets: bool = False,
+                 power_targets: bool = False) -> None:
         if capacity < 1:
             raise ValueError(f"capacity={capacity} must be at least 1")
         if not 1 <= n_servers <= np.iinfo(np.int16).max:
@@ -93,6 +104,8 @@ class ReplayBuffer:
             self._data["server_rewards"] = np.zeros((c, k, s), np.float32)
         if move_targets:
             self._data["move_targets"] = np.zeros((c, (cont_dim - k) // 2, 3), np.float32)
+        if power_targets:
+            self._data["power_targets"] = np.zeros((c, k, 2), np.float32)
         self.pos = 0   # next row to write
         self.size = 0  # filled rows
 
@@ -110,6 +123,11 @@ class ReplayBuffer:
         return "move_targets" in self._data
 
     @property
+    def stores_power_targets(self) -> bool:
+        """Whether transitions carry the [K, 2] transmit-power targets."""
+        return "power_targets" in self._data
+
+    @property
     def nbytes_per_transition(self) -> int:
         """Bytes one transition occupies (the buffer holds ``capacity`` times this)."""
         return sum(a.nbytes for a in self._data.values()) // self.capacity
@@ -121,7 +139,8 @@ class ReplayBuffer:
             next_obs: ArrayLike, terminated: ArrayLike, mask: ArrayLike,
             next_mask: ArrayLike, reward_k: ArrayLike | None = None,
             server_rewards: ArrayLike | None = None,
-            move_targets: ArrayLike | None = None) -> None:
+            move_targets: ArrayLike | None = None,
+            power_targets: ArrayLike | None = None) -> None:
         """Store B transitions at once (a leading batch dimension on every argument).
 
         ``reward_k`` [B, K] is each task's share of the reward (the environment's
@@ -132,23 +151,23 @@ class ReplayBuffer:
         ``terminated`` only; truncation must not zero the bootstrap.
 
         ``server_rewards`` [B, K, S] is required by, and only accepted by, a buffer built with
-        ``server_rewards=True``; likewise ``move_targets`` [B, M, 3] with ``move_targets=True``.
+        ``server_rewards=True``; likewise ``move_targets`` [B, M, 3] with ``move_targets=True``
+        and ``power_targets`` [B, K, 2] with ``power_targets=True``.
         """
         if reward_k is None:
             reward_k = np.repeat(_np(reward)[..., None] / self.n_iotds, self.n_iotds, axis=-1)
-        if (server_rewards is not None) != self.stores_server_rewards:
-            raise ValueError("server_rewards must be given exactly when the buffer was built "
-                             f"with server_rewards={self.stores_server_rewards}")
         rows = {"obs": obs, "action_d": action_d, "action_c": action_c, "reward": reward,
                 "next_obs": next_obs, "terminated": terminated, "mask": mask,
                 "next_mask": next_mask, "reward_k": reward_k}
-        if (move_targets is not None) != self.stores_move_targets:
-            raise ValueError("move_targets must be given exactly when the buffer was built "
-                             f"with move_targets={self.stores_move_targets}")
-        if server_rewards is not None:
-            rows["server_rewards"] = server_rewards
-        if move_targets is not None:
-            rows["move_targets"] = move_targets
+        extras = {"server_rewards": server_rewards, "move_targets": move_targets,
+                  "power_targets": power_targets}
+        for key in _EXTRAS:
+            value, stored = extras[key], key in self._data
+            if (value is not None) != stored:
+                raise ValueError(f"{key} must be given exactly when the buffer was built with "
+                                 f"{key}={stored}")
+            if value is not None:
+                rows[key] = value
         arrays = {key: _np(v) for key, v in rows.items()}
         b = arrays["reward"].shape[0] if arrays["reward"].ndim else 0
         for key, shape in self._row_shapes().items():
@@ -183,10 +202,7 @@ class ReplayBuffer:
             next_obs=t(d["next_obs"], torch.float32), done=t(d["terminated"], torch.float32),
             mask=t(d["mask"], torch.bool), next_mask=t(d["next_mask"], torch.bool),
             reward_k=t(d["reward_k"], torch.float32),
-            server_rewards=(t(d["server_rewards"], torch.float32)
-                            if self.stores_server_rewards else None),
-            move_targets=(t(d["move_targets"], torch.float32)
-                          if self.stores_move_targets else None))
+            **{key: t(d[key], torch.float32) if key in d else None for key in _EXTRAS})
 
     def state_dict(self) -> dict[str, Any]:
         """The exact contents as numpy arrays (filled rows only) and ints; no pickled objects."""

@@ -49,6 +49,10 @@ METRIC_NAMES: dict[str, str] = {
                         "(part of loss/actor_continuous)",
     "train/move_target_gap": "AD-SAC move_values='simulated': distance from the policy's mode "
                              "move to the lookahead's best, per UAV ([-1, 1] units)",
+    "loss/actor_powers": "AD-SAC power_values='simulated': NLL of the lookahead's best transmit "
+                         "powers (part of loss/actor_continuous)",
+    "train/power_target_gap": "AD-SAC power_values='simulated': distance from the policy's mode "
+                              "power to the lookahead's best, per IoTD ([-1, 1] units)",
     # MPO fusion step
     "mpo/eta": "E-step temperature eta",
     "mpo/kl_discrete": "achieved M-step KL(pi_old_d || pi_d), nats",

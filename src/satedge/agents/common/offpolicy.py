@@ -26,7 +26,11 @@ from satedge.agents.common.buffers import ReplayBatch, ReplayBuffer
 from satedge.agents.common.protocol import Agent, AgentAction, to_env_action
 from satedge.agents.common.rundir import RunDir
 from satedge.agents.common.seedbatch import stack_state
-from satedge.agents.heuristics import search_uav_moves, uniform_feasible_servers
+from satedge.agents.heuristics import (
+    search_iotd_powers,
+    search_uav_moves,
+    uniform_feasible_servers,
+)
 from satedge.envs.encoding import observation_size, reward_per_task
 from satedge.envs.encoding import reward as env_reward
 from satedge.envs.vector import MllmOffloadVectorEnv, spawn_seeds
@@ -39,6 +43,7 @@ __all__ = [
     "counterfactual_samples",
     "explore_moves",
     "move_target_table",
+    "power_target_table",
     "sample_seeds",
     "server_reward_table",
     "train_off_policy",
@@ -182,6 +187,20 @@ def move_target_table(env: MllmOffloadVectorEnv, state: SlotState,
     return np.concatenate([best, spread[..., None]], -1).astype(np.float32)
 
 
+def power_target_table(env: MllmOffloadVectorEnv, state: SlotState,
+                       action: AgentAction) -> NDArray[np.float32]:
+    """[B, K, 2] per IoTD the best transmit power of
+    :func:`~satedge.agents.heuristics.search_iotd_powers` for ``action`` at ``state`` (in
+    [-1, 1]; the action's own power on ties) and the spread of the candidates' rewards (0 where
+    the IoTD's power does not matter to the action): what AD-SAC's continuous agent trains its
+    powers on with ``power_values="simulated"``."""
+    sc = env.scenario
+    k = sc.n_iotds
+    server, _, _ = env.decode(to_env_action(action, k, sc.n_uavs))
+    best, _, spread = search_iotd_powers(env.network, state, server, action.continuous[:, :k])
+    return np.stack([best, spread], -1).astype(np.float32)
+
+
 def _rewards_of(env: MllmOffloadVectorEnv, state: SlotState, a_d: NDArray[np.int64],
                 continuous: NDArray[np.float32]) -> tuple[NDArray[np.float64],
                                                           NDArray[np.float64]]:
@@ -289,8 +308,9 @@ def train_off_policy_seeds(
     cont = sc.n_iotds + 2 * sc.n_uavs
     tables = bool(getattr(agent, "needs_server_rewards", False))
     targets = bool(getattr(agent, "needs_move_targets", False))
+    powers = bool(getattr(agent, "needs_power_targets", False))
     buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont, tables,
-                            targets) for _ in runs]
+                            targets, powers) for _ in runs]
     rngs = [run.seeds.buffer for run in runs]
     counters = {"episodes": 0, "env_steps": 0, "updates": 0}
     obs, info = env.reset(seed=[s for run in runs for s in spawn_seeds(run.seeds.env, n)])
@@ -386,7 +406,8 @@ def collect(
     the s-th block of ``len(buffers)`` equal blocks of environments), with each transition's
     :func:`server_reward_table` when the buffers store it. Returns (next observation, reward,
     truncated, infos) of ``env.step``. Copies share the transition's :func:`move_target_table`
-    (when stored): their continuous part is the same."""
+    and :func:`power_target_table` (when stored), searched with the transition's own servers
+    (their continuous part is the same)."""
     state = env.state
     assert state is not None
     sc = env.scenario
@@ -400,6 +421,8 @@ def collect(
     own = table(action.discrete)  # before the step: the state is the one acted on
     moves = (move_target_table(env, state, action) if buffers[0].stores_move_targets
              else None)
+    powers = (power_target_table(env, state, action) if buffers[0].stores_power_targets
+              else None)
     next_obs, reward, term, trunc, infos = env.step(to_env_action(action, sc.n_iotds, sc.n_uavs))
     done_info = infos.get("final_info", infos)
     real_next = infos["final_obs"] if "final_obs" in infos else next_obs
@@ -408,7 +431,8 @@ def collect(
         buffer.add(obs[rows], action.discrete[rows], action.continuous[rows], reward[rows],
                    real_next[rows], term[rows], mask[rows], next_mask[rows],
                    done_info["reward_per_task"][rows], None if own is None else own[rows],
-                   None if moves is None else moves[rows])
+                   None if moves is None else moves[rows],
+                   None if powers is None else powers[rows])
     samplers = [unavailable_action_samples] if unavailable_samples else []
     for sampler in samplers + [counterfactual_samples] * counterfactual:
         has, a_d, r_u, r_uk = sampler(env, state, action, rngs)
@@ -419,7 +443,8 @@ def collect(
                 buffer.add(obs[h], a_d[h], action.continuous[h], r_u[h], real_next[h],
                            term[h], mask[h], next_mask[h], r_uk[h],
                            None if copies is None else copies[h],
-                           None if moves is None else moves[h])
+                           None if moves is None else moves[h],
+                           None if powers is None else powers[h])
     return next_obs, reward, trunc, infos
 
 
