@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from satedge.agents.adsac import AdSac, AdSacConfig, SharedContinuousActor
 from satedge.agents.common.buffers import ReplayBatch, ReplayBuffer
@@ -29,6 +28,7 @@ from satedge.sim import channels
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.scenario import Scenario
 from satedge.sim.state import SlotState
+from tests.agents.target_batches import fit_mode, last_linear_grad, small_adsac, target_batch
 from tests.agents.train_resume import check_resume_and_identity
 
 SC = Scenario()
@@ -167,20 +167,13 @@ OBS_DIM, A = 6, K + 2 * M
 
 
 def _batch(n: int = 32, targets: np.ndarray | None = None) -> ReplayBatch:
-    g = torch.Generator().manual_seed(3)
-    t = (torch.rand(n, M, 3, generator=g) * 1.6 - 0.8).abs() if targets is None else \
-        torch.as_tensor(targets, dtype=torch.float32)
-    return ReplayBatch(
-        obs=torch.randn(n, OBS_DIM, generator=g), action_d=torch.randint(0, S, (n, K), generator=g),
-        action_c=torch.rand(n, A, generator=g) * 2 - 1, reward=-torch.rand(n, generator=g),
-        next_obs=torch.randn(n, OBS_DIM, generator=g), done=torch.zeros(n),
-        mask=torch.ones(n, K, S, dtype=torch.bool), next_mask=torch.ones(n, K, S, dtype=torch.bool),
-        reward_k=-torch.rand(n, K, generator=g) / K, move_targets=t)
+    t = (torch.rand(n, M, 3, generator=torch.Generator().manual_seed(4)) * 1.6 - 0.8).abs() \
+        if targets is None else torch.as_tensor(targets, dtype=torch.float32)
+    return target_batch(n, OBS_DIM, K, S, A, move_targets=t)
 
 
 def _agent(seed: int = 0, **cfg: object) -> AdSac:
-    base = {"hidden": (32, 32), "mpo_samples": 4, "move_values": "simulated"}
-    return AdSac(OBS_DIM, K, S, A, AdSacConfig(**{**base, **cfg}), seed=seed)  # type: ignore[arg-type]
+    return small_adsac(OBS_DIM, K, S, A, seed, **{"move_values": "simulated", **cfg})
 
 
 def test_move_loss_by_hand() -> None:
@@ -208,13 +201,6 @@ def test_move_loss_by_hand() -> None:
         AdSacConfig(move_weight=0.0)
 
 
-def _last_linear_grad(agent: AdSac) -> torch.Tensor:
-    layers = [mod for mod in agent.actor_c.modules() if isinstance(mod, nn.Linear)]
-    grad = layers[-1].weight.grad
-    assert grad is not None
-    return grad.clone()
-
-
 @pytest.mark.parametrize("values", ["simulated", "critic"])
 def test_the_critic_trains_the_moves_only_with_critic_values(values: str) -> None:
     """Two agents with the same actor and different critics: with simulated move values their
@@ -225,7 +211,7 @@ def test_the_critic_trains_the_moves_only_with_critic_values(values: str) -> Non
     grads = []
     for agent in agents:
         agent._update_actors(b)
-        grads.append(_last_linear_grad(agent))
+        grads.append(last_linear_grad(agent.actor_c))
     moves = [*range(K, A), *range(A + K, 2 * A)]  # output rows: means, then log-stds
     powers = [*range(K), *range(A, A + K)]
     assert not torch.allclose(grads[0][powers], grads[1][powers])
@@ -242,12 +228,7 @@ def test_moves_fit_the_targets() -> None:
     t[:, 1] = (-0.6, -0.6, 0.4)
     t[:, 2] = (0.9, 0.9, 0.0)
     agent = _agent(init_alpha=0.01, actor_lr=2e-3, use_mpo=False)  # MPO's trust region slows it
-    b = _batch(n, t)._replace(reward=torch.zeros(n), reward_k=torch.zeros(n, K))
-    rng = torch.Generator().manual_seed(0)
-    for _ in range(300):
-        idx = torch.randint(0, n, (64,), generator=rng)
-        agent.update(ReplayBatch(*(None if x is None else x[idx] for x in b)))
-    mode = agent.act(b.obs.numpy(), b.mask.numpy(), deterministic=True).continuous
+    mode = fit_mode(agent, _batch(n, t))
     moves = mode[:, K:].reshape(n, M, 2)
     assert np.abs(moves[:, 0] - (0.9, 0.0)).max(-1).mean() < 0.05
     assert np.abs(moves[:, 1] - (-0.6, -0.6)).max(-1).mean() < 0.05

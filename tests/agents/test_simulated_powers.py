@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from satedge.agents.adsac import AdSac, AdSacConfig
 from satedge.agents.common.buffers import ReplayBatch, ReplayBuffer
@@ -21,6 +20,7 @@ from satedge.envs.encoding import reward as env_reward
 from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.sim.scenario import Scenario
 from satedge.sim.state import SlotState
+from tests.agents.target_batches import fit_mode, last_linear_grad, small_adsac, target_batch
 from tests.agents.train_resume import check_resume_and_identity
 
 SC = Scenario()
@@ -131,22 +131,16 @@ OBS_DIM = 6
 
 
 def _batch(n: int = 32, targets: np.ndarray | None = None) -> ReplayBatch:
-    g = torch.Generator().manual_seed(3)
-    t = torch.rand(n, K, 2, generator=g) * 1.6 - 0.8 if targets is None else \
-        torch.as_tensor(targets, dtype=torch.float32)
     if targets is None:
+        t = torch.rand(n, K, 2, generator=torch.Generator().manual_seed(4)) * 1.6 - 0.8
         t[..., 1] = t[..., 1].abs()
-    return ReplayBatch(
-        obs=torch.randn(n, OBS_DIM, generator=g), action_d=torch.randint(0, S, (n, K), generator=g),
-        action_c=torch.rand(n, A, generator=g) * 2 - 1, reward=-torch.rand(n, generator=g),
-        next_obs=torch.randn(n, OBS_DIM, generator=g), done=torch.zeros(n),
-        mask=torch.ones(n, K, S, dtype=torch.bool), next_mask=torch.ones(n, K, S, dtype=torch.bool),
-        reward_k=-torch.rand(n, K, generator=g) / K, power_targets=t)
+    else:
+        t = torch.as_tensor(targets, dtype=torch.float32)
+    return target_batch(n, OBS_DIM, K, S, A, power_targets=t)
 
 
 def _agent(seed: int = 0, **cfg: object) -> AdSac:
-    base = {"hidden": (32, 32), "mpo_samples": 4, "power_values": "simulated"}
-    return AdSac(OBS_DIM, K, S, A, AdSacConfig(**{**base, **cfg}), seed=seed)  # type: ignore[arg-type]
+    return small_adsac(OBS_DIM, K, S, A, seed, **{"power_values": "simulated", **cfg})
 
 
 def test_power_loss_by_hand() -> None:
@@ -178,13 +172,6 @@ def test_power_loss_by_hand() -> None:
         AdSacConfig(power_weight=-1.0)
 
 
-def _last_linear_grad(agent: AdSac) -> torch.Tensor:
-    layers = [mod for mod in agent.actor_c.modules() if isinstance(mod, nn.Linear)]
-    grad = layers[-1].weight.grad
-    assert grad is not None
-    return grad.clone()
-
-
 @pytest.mark.parametrize(("values", "moves"), [("simulated", "critic"), ("critic", "critic"),
                                                ("simulated", "simulated")])
 def test_the_critic_trains_the_powers_only_with_critic_values(values: str, moves: str) -> None:
@@ -199,7 +186,7 @@ def test_the_critic_trains_the_powers_only_with_critic_values(values: str, moves
     grads = []
     for agent in agents:
         agent._update_actors(b)
-        grads.append(_last_linear_grad(agent))
+        grads.append(last_linear_grad(agent.actor_c))
     powers = [*range(K), *range(A, A + K)]  # output rows: means, then log-stds
     uav = [*range(K, A), *range(A + K, 2 * A)]
 
@@ -215,17 +202,11 @@ def test_powers_fit_the_targets() -> None:
     power never mattered) can move the mode."""
     n = 256
     t = np.zeros((n, K, 2), np.float32)
-    t[:, :, 1] = 0.0
     t[:, 0] = (1.0, 0.3)
     t[:, 1] = (-0.5, 0.2)
     t[:, 2] = (0.9, 0.0)
     agent = _agent(init_alpha=0.01, actor_lr=2e-3, use_mpo=False)  # MPO's trust region slows it
-    b = _batch(n, t)._replace(reward=torch.zeros(n), reward_k=torch.zeros(n, K))
-    rng = torch.Generator().manual_seed(0)
-    for _ in range(300):
-        idx = torch.randint(0, n, (64,), generator=rng)
-        agent.update(ReplayBatch(*(None if x is None else x[idx] for x in b)))
-    mode = agent.act(b.obs.numpy(), b.mask.numpy(), deterministic=True).continuous
+    mode = fit_mode(agent, _batch(n, t))
     assert (mode[:, 0] > 0.95).mean() > 0.95
     assert np.abs(mode[:, 1] + 0.5).mean() < 0.05
     assert np.abs(mode[:, 2] - 0.9).mean() > 0.3  # untrained toward it
