@@ -218,3 +218,16 @@ def test_runs_resume_exactly_and_the_default_stays_out_of_the_identity(tmp_path:
                                       ("actor_c", "actor_d", "critics"),
                                       {"power_values": "simulated"})
     assert whole.cfg.power_values == "simulated" and whole.needs_power_targets
+
+
+def test_the_registered_combination_is_search_rel_with_simulated_powers(tmp_path: Path) -> None:
+    from satedge.experiments.train import _prepare
+    from satedge.sim.scenario import resolve
+
+    tiny = resolve("small", ["episode_slots=10"])
+    named = _prepare("adsac-exact-geo-ar-search-rel-pow", tiny, 0, 4, tmp_path / "named", {})
+    spelled = _prepare("adsac-exact-geo-ar-search-rel", tiny, 0, 4, tmp_path / "spelled",
+                       {"power_values": "simulated"})
+    assert named[2].identity["agent"] == spelled[2].identity["agent"]
+    agent = named[0]
+    assert isinstance(agent, AdSac) and agent.needs_power_targets and agent.needs_move_targets

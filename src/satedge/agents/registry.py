@@ -89,6 +89,11 @@ def _specs() -> dict[str, AlgorithmSpec]:
               {**ar, "move_values": "simulated", "continuous_actor": "shared"},
               "adsac-exact-geo-ar-search with the UAV-relative continuous actor of "
               "adsac-exact-geo-ar-rel"),
+        adsac("adsac-exact-geo-ar-search-rel-pow",
+              {**ar, "move_values": "simulated", "continuous_actor": "shared",
+               "power_values": "simulated"},
+              "adsac-exact-geo-ar-search-rel whose transmit powers also fit the best power of a "
+              "one-slot search with the simulator's cost function instead of the critic"),
         adsac("adsac-paper", {"form": "paper"}, "AD-SAC in the paper's four-network form"),
     ]
     return {
@@ -146,8 +151,9 @@ def _specs() -> dict[str, AlgorithmSpec]:
 
 ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact-geo",
               "adsac-exact-geo-ar", "adsac-exact-geo-ar-rel", "adsac-exact-geo-ar-shaped",
-              "adsac-exact-geo-ar-search", "adsac-exact-geo-ar-search-rel", "adsac-d", "adsac-c",
-              "d3qn", "ddpg", "ppo", "hybrid-ppo")
+              "adsac-exact-geo-ar-search", "adsac-exact-geo-ar-search-rel",
+              "adsac-exact-geo-ar-search-rel-pow", "adsac-d", "adsac-c", "d3qn", "ddpg", "ppo",
+              "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:

@@ -60,6 +60,8 @@ _METHODS: dict[str, tuple[str, str, str]] = {
                                   "P"),
     "adsac-exact-geo-ar-search-rel": ("AD-SAC (simulated UAV moves, UAV-relative actor)",
                                       "crimson", "X"),
+    "adsac-exact-geo-ar-search-rel-pow": ("AD-SAC (simulated UAV moves and powers)",
+                                          "royalblue", "d"),
 }
 _SPARE = (("teal", "d"), ("navy", "8"), ("goldenrod", "H"), ("slategray", "1"))
 
