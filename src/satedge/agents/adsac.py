@@ -179,7 +179,7 @@ class AdSacConfig:
     # "critic": the continuous agent's UAV moves maximise the learned critic (the paper);
     # "simulated": they fit, by maximum likelihood with weight move_weight, the best move per
     # UAV of a one-slot lookahead with the pure cost function (offpolicy.move_target_table),
-    # and the critic's gradient reaches only the powers
+    # and the critic's gradient does not reach the moves
     move_values: str = "critic"
     move_weight: float = 1.0
     # "critic": the continuous agent's powers maximise the learned critic (the paper);
@@ -827,13 +827,13 @@ class AdSac:
             dim=0,
         ).values
         loss_c = self._mean(alpha_c * logp_c - q_c)
-        move_metrics: dict[str, Any] = {}
+        target_metrics: dict[str, Any] = {}
         for simulated, target_loss in ((self.needs_move_targets, self._move_loss),
                                        (self.needs_power_targets, self._power_loss)):
             if simulated:
                 loss_t, metrics_t = target_loss(dc, b)
                 loss_c = loss_c + loss_t
-                move_metrics.update(metrics_t)
+                target_metrics.update(metrics_t)
         if self.cfg.server_values == "exact":  # Q differences between servers, exactly
             q_ks = self._server_rewards(b)
         else:
@@ -847,7 +847,7 @@ class AdSac:
         metrics: dict[str, Any] = {
             "loss/actor_continuous": self._metric(loss_c),
             "loss/actor_discrete": self._metric(loss_d),
-            **move_metrics,
+            **target_metrics,
         }
         if self.cfg.use_mpo:
             mpo_loss, mpo_metrics = self._mpo_losses(b)
