@@ -21,7 +21,7 @@ from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.sim.scenario import Scenario
 from satedge.sim.state import SlotState
 from tests.agents.target_batches import fit_mode, last_linear_grad, small_adsac, target_batch
-from tests.agents.train_resume import check_resume_and_identity
+from tests.agents.train_resume import check_registered_as, check_resume_and_identity
 
 SC = Scenario()
 K, M, S = SC.n_iotds, SC.n_uavs, SC.n_servers
@@ -221,13 +221,6 @@ def test_runs_resume_exactly_and_the_default_stays_out_of_the_identity(tmp_path:
 
 
 def test_the_registered_combination_is_search_rel_with_simulated_powers(tmp_path: Path) -> None:
-    from satedge.experiments.train import _prepare
-    from satedge.sim.scenario import resolve
-
-    tiny = resolve("small", ["episode_slots=10"])
-    named = _prepare("adsac-exact-geo-ar-search-rel-pow", tiny, 0, 4, tmp_path / "named", {})
-    spelled = _prepare("adsac-exact-geo-ar-search-rel", tiny, 0, 4, tmp_path / "spelled",
-                       {"power_values": "simulated"})
-    assert named[2].identity["agent"] == spelled[2].identity["agent"]
-    agent = named[0]
+    agent = check_registered_as(tmp_path, "adsac-exact-geo-ar-search-rel-pow",
+                                "adsac-exact-geo-ar-search-rel", {"power_values": "simulated"})
     assert isinstance(agent, AdSac) and agent.needs_power_targets and agent.needs_move_targets

@@ -39,3 +39,15 @@ def check_resume_and_identity(tmp_path: Path, algo: str, plain_algo: str, key: s
     assert key in ident["whole"]
     assert key not in ident["plain"]
     return whole
+
+
+def check_registered_as(tmp_path: Path, name: str, base: str, settings: dict[str, Any]) -> Any:
+    """The registered algorithm ``name`` has the agent part of ``base``'s run identity with
+    ``settings`` on top (tiny scenario); returns ``name``'s agent."""
+    from satedge.experiments.train import _prepare
+
+    tiny = resolve("small", ["episode_slots=10"])
+    named = _prepare(name, tiny, 0, 4, tmp_path / "named", {})
+    spelled = _prepare(base, tiny, 0, 4, tmp_path / "spelled", settings)
+    assert named[2].identity["agent"] == spelled[2].identity["agent"]
+    return named[0]
