@@ -253,6 +253,60 @@ def test_killed_sweep_resumes_from_checkpoints_without_losing_runs(tmp_path: Pat
     assert len(load_finals(out)) == 3
 
 
+_HOLDER = """
+import os, sys, time
+from pathlib import Path
+from satedge.experiments.executors import local_results
+
+def hold(run, where):
+    Path(where).write_text(str(os.getpid()))
+    time.sleep(120)
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    for _ in local_results(hold, [(i, str(out / f"worker{i}")) for i in range(2)], 2):
+        pass
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie left unreaped by a container's init counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_pool_workers_end_when_the_sweep_process_is_killed(tmp_path: Path) -> None:
+    # `kill PID` of a sweep reaches only the sweep process; its workers must not go on
+    # training runs that a rerun of the sweep resumes at the same time
+    (tmp_path / "holder.py").write_text(_HOLDER)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "holder.py"), str(tmp_path)],
+                            start_new_session=True)
+    files = [tmp_path / f"worker{i}" for i in range(2)]
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(f.exists() and f.read_text()
+                                                       for f in files):
+            time.sleep(0.1)
+        workers = [int(f.read_text()) for f in files]
+        assert all(_alive(pid) for pid in workers)
+        os.kill(proc.pid, signal.SIGKILL)  # the sweep process alone
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
 def test_one_sweep_at_a_time_per_directory(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     out.mkdir()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -28,6 +30,22 @@ def _init_worker() -> None:
     import torch
 
     torch.set_num_threads(1)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="satedge-parent-watch").start()
+
+
+def _exit_with_parent(parent: int, period_s: float = 0.5) -> None:
+    """End this pool worker once the sweep process that started it is gone.
+
+    A sweep stopped by ``kill PID`` (SIGTERM or SIGKILL to the sweep process only) runs no
+    clean-up, and its workers would go on training their runs to the end, writing into run
+    directories that the same command, run again, takes over and resumes: two writers of one
+    run. A worker polls its parent pid instead (POSIX: an orphan is adopted by another process)
+    and exits at once; every file a run writes is replaced atomically, so it leaves at most an
+    unfinished run that resumes from its last checkpoint."""
+    while os.getppid() == parent:
+        time.sleep(period_s)
+    os._exit(1)
 
 
 def local_results(fn: RunFn, jobs: Sequence[Job], workers: int
