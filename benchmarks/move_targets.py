@@ -16,6 +16,9 @@ per UAV, and prints, over the UAVs whose position matters to at least two of the
   scatter;
 - *mode to mean*: the distance from the policy's mode to that mean, what a perfect fit of the
   targets would make 0;
+- *mode to fit*: the distance from the mode to where a maximum-likelihood fit of the targets
+  under a tanh-squashed Gaussian puts it, ``tanh(mean(atanh(target)))`` (targets clipped to
+  +-0.999 as in training);
 - *mode to each*: the mean distance from the mode to the single draws' targets, the quantity the
   training metric ``train/move_target_gap`` estimates (it measures the mode against one draw);
 - *agree*: how often two draws pick the same candidate move.
@@ -33,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from satedge.agents.adsac import _TARGET_BOUND
 from satedge.agents.common.protocol import to_env_action
 from satedge.agents.heuristics import Action, search_uav_moves
 from satedge.envs.encoding import ActionDecoder, ObservationEncoder
@@ -49,8 +53,8 @@ class _TargetProbe:
     def __init__(self, agent: Any, samples: int) -> None:
         self.agent, self.samples = agent, samples
         self.encoders: dict[int, ObservationEncoder] = {}
-        self.rows: dict[str, list[float]] = {"spread": [], "mode_mean": [], "mode_each": [],
-                                              "agree": []}
+        self.rows: dict[str, list[float]] = {"spread": [], "mode_mean": [], "mode_fit": [],
+                                              "mode_each": [], "agree": []}
 
     def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
         sc = network.scenario
@@ -76,6 +80,8 @@ class _TargetProbe:
                 mean = t.mean(0)
                 self.rows["spread"].append(float(np.linalg.norm(t - mean, axis=-1).mean()))
                 self.rows["mode_mean"].append(float(np.linalg.norm(own[i, j] - mean)))
+                fit = np.tanh(np.arctanh(np.clip(t, -_TARGET_BOUND, _TARGET_BOUND)).mean(0))
+                self.rows["mode_fit"].append(float(np.linalg.norm(own[i, j] - fit)))
                 self.rows["mode_each"].append(float(np.linalg.norm(t - own[i, j], axis=-1).mean()))
                 same = np.all(np.isclose(t[:, None], t[None]), axis=-1)
                 self.rows["agree"].append(float((same.sum() - len(t)) / (len(t) * (len(t) - 1))))
@@ -107,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _summary(rows: dict[str, list[float]]) -> str:
     r = {key: np.mean(v) for key, v in rows.items()}
-    return (f"spread {r['spread']:.3f}, mode to mean {r['mode_mean']:.3f}, mode to each "
+    return (f"spread {r['spread']:.3f}, mode to mean {r['mode_mean']:.3f}, mode to fit "
+            f"{r['mode_fit']:.3f}, mode to each "
             f"{r['mode_each']:.3f}, agree {100 * r['agree']:.0f} % ({len(rows['spread'])} "
             "UAV-states)")
 
