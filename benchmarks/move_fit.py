@@ -22,7 +22,11 @@ over the draws, Adam at ``actor_lr``, batches of ``batch_size`` states):
 - *trained, targets + entropy*: the same plus the continuous entropy term of SAC's actor loss,
   ``alpha_c log pi`` of the moves at the run's final temperature;
 - *fresh, targets*: from a re-initialised actor (the capacity question without the trained
-  start).
+  start);
+- *fresh, targets, with the assignment*: a re-initialised UAV-relative actor whose pair network
+  also sees, for every (UAV, IoTD) pair, whether the discrete policy's mode sends the IoTD's task
+  to that UAV (``SharedContinuousActor(pair_extra=1)``; is the target easier to predict once the
+  move knows the servers?).
 
 It prints, on the training and the held-out states, the distance from the mode to the targets'
 maximum-likelihood fit (``tanh`` of the mean ``atanh``, the quantity ``move_targets.py`` calls
@@ -43,7 +47,7 @@ import torch
 from torch import nn
 
 from move_targets import _TargetProbe
-from satedge.agents.adsac import _TARGET_BOUND, LOG_STD_MAX, LOG_STD_MIN
+from satedge.agents.adsac import _TARGET_BOUND, LOG_STD_MAX, LOG_STD_MIN, SharedContinuousActor
 from satedge.agents.common.distributions import TanhGaussian
 from satedge.experiments.evaluate import evaluate
 from satedge.experiments.train import load_trained_agent
@@ -53,7 +57,11 @@ def _collect(agent: Any, scenario: Any, episodes: int, seed: int, samples: int
              ) -> dict[str, torch.Tensor]:
     probe = _TargetProbe(agent, samples)
     evaluate(probe, scenario, episodes, seed)
-    obs, targets, used = (np.stack(x) for x in zip(*probe.states, strict=True))
+    obs, mask, targets, used = (np.stack(x) for x in zip(*probe.states, strict=True))
+    with torch.no_grad():  # [N, K] the discrete mode's servers; UAVs are servers 0..M-1
+        servers = agent._mode_d(torch.as_tensor(obs), torch.as_tensor(mask))
+    m = scenario.n_uavs
+    to_uav = nn.functional.one_hot(servers, scenario.n_servers)[..., :m].float()  # [N, K, M]
     t = np.clip(targets, -_TARGET_BOUND, _TARGET_BOUND)
     w = used.astype(np.float64)[..., None]  # [N, n, M, 1]
     count = w.sum(1)  # [N, M, 1]
@@ -64,18 +72,24 @@ def _collect(agent: Any, scenario: Any, episodes: int, seed: int, samples: int
             "used": torch.as_tensor(used, dtype=torch.float32),
             "fit": torch.as_tensor(fit, dtype=torch.float32),
             "mean": torch.as_tensor(mean, dtype=torch.float32),
-            "scored": torch.as_tensor(count[..., 0] >= 2)}  # [N, M]: UAVs with >= 2 targets
+            "scored": torch.as_tensor(count[..., 0] >= 2),  # [N, M]: UAVs with >= 2 targets
+            "pair": to_uav.transpose(1, 2).unsqueeze(-1)}  # [N, M, K, 1]
 
 
-def _moves(net: nn.Module, obs: torch.Tensor, k: int, m: int) -> tuple[torch.Tensor, torch.Tensor]:
-    mean, log_std = net(obs).chunk(2, dim=-1)
+def _moves(net: nn.Module, data: dict[str, torch.Tensor], rows: Any, k: int, m: int
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The move dimensions' (mean, log_std) [B, M, 2] at ``data``'s states ``rows``; an actor
+    built with ``pair_extra`` also gets the assignment features."""
+    obs = data["obs"][rows]
+    out = net(obs, data["pair"][rows]) if getattr(net, "pair_extra", 0) else net(obs)
+    mean, log_std = out.chunk(2, dim=-1)
     log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
     return mean[:, k:].reshape(-1, m, 2), log_std[:, k:].reshape(-1, m, 2)
 
 
 @torch.no_grad()
 def _distances(net: nn.Module, data: dict[str, torch.Tensor], k: int, m: int) -> str:
-    mean, log_std = _moves(net, data["obs"], k, m)
+    mean, log_std = _moves(net, data, slice(None), k, m)
     mode, s = torch.tanh(mean), data["scored"]
     to_fit = (mode - data["fit"]).norm(dim=-1)[s].mean()
     to_mean = (mode - data["mean"]).norm(dim=-1)[s].mean()
@@ -93,7 +107,7 @@ def _fit(net: nn.Module, train: dict[str, torch.Tensor], test: dict[str, torch.T
         if step == steps:
             break
         i = torch.randint(n_states, (cfg.batch_size,), generator=gen)
-        mean, log_std = _moves(net, train["obs"][i], k, m)
+        mean, log_std = _moves(net, train, i, k, m)
         z = (train["u"][i] - mean.unsqueeze(1)) / log_std.exp().unsqueeze(1)  # [B, n, M, 2]
         nll = (0.5 * z**2 + log_std.unsqueeze(1)).sum(-1)  # [B, n, M]
         used = train["used"][i]
@@ -124,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="episodes of held-out states")
     parser.add_argument("--samples", type=int, default=16, help="actions drawn per state")
     parser.add_argument("--steps", type=int, default=4000, help="gradient steps per fit")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the fits' batches")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds the fits' batches and the fresh actors")
     args = parser.parse_args(argv)
     if args.samples < 2:
         parser.error(f"--samples {args.samples} must be at least 2")
@@ -138,9 +153,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.run}: {int(train['scored'].sum())} training and {int(test['scored'].sum())} "
           f"held-out UAV-states with >= 2 targets; alpha_c {alpha:.3f}, move_weight "
           f"{cfg.move_weight}, actor_lr {cfg.actor_lr}")
-    for name, net, a in (("trained, targets", copy.deepcopy(agent.actor_c), 0.0),
-                         ("trained, targets + entropy", copy.deepcopy(agent.actor_c), alpha),
-                         ("fresh, targets", _reinitialised(agent.actor_c), 0.0)):
+    torch.manual_seed(args.seed)  # the re-initialised actors
+    fits = [("trained, targets", copy.deepcopy(agent.actor_c), 0.0),
+            ("trained, targets + entropy", copy.deepcopy(agent.actor_c), alpha),
+            ("fresh, targets", _reinitialised(agent.actor_c), 0.0)]
+    if cfg.continuous_actor == "shared":
+        conditioned = SharedContinuousActor(agent.obs_dim, k, m, cfg.iotd_block,
+                                            cfg.iotd_hidden, cfg.uav_step, pair_extra=1)
+        fits.append(("fresh, targets, with the assignment", conditioned, 0.0))
+    for name, net, a in fits:
         print(f"  {name}:")
         _fit(net, train, test, k, m, cfg, a, args.steps,
              torch.Generator().manual_seed(args.seed))

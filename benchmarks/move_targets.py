@@ -55,9 +55,9 @@ class _TargetProbe:
         self.encoders: dict[int, ObservationEncoder] = {}
         self.rows: dict[str, list[float]] = {"spread": [], "mode_mean": [], "mode_fit": [],
                                               "mode_each": [], "agree": []}
-        # every visited state's observation [D], targets [samples, M, 2] and which of them
-        # are used [samples, M] (benchmarks/move_fit.py fits them)
-        self.states: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        # every visited state's observation [D], action mask [K, S], targets [samples, M, 2]
+        # and which of them are used [samples, M] (benchmarks/move_fit.py fits them)
+        self.states: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
         sc = network.scenario
@@ -76,7 +76,7 @@ class _TargetProbe:
         best, used = best.reshape(b, n, m, 2), spread.reshape(b, n, m) > 0
         own = np.asarray(mode.continuous[:, k:], dtype=np.float64).reshape(b, m, 2)
         for i in range(b):
-            self.states.append((obs[i], best[i], used[i]))
+            self.states.append((obs[i], state.mask[i], best[i], used[i]))
             for j in range(m):
                 t = best[i, used[i, :, j], j]  # [n_used, 2]
                 if len(t) < 2:

@@ -25,6 +25,17 @@ def _obs(rows: int, seed: int = 1) -> torch.Tensor:
     return torch.rand(rows, OBS, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
+def _record_pair_input(net: SharedContinuousActor) -> dict[str, torch.Tensor]:
+    """``{"x": ...}``: the pair network's input [B, M, K, in] at the first call after this."""
+    seen: dict[str, torch.Tensor] = {}
+
+    def hook(_module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        seen.setdefault("x", args[0])  # returns None: the input is not replaced
+
+    net.pair.register_forward_pre_hook(hook)
+    return seen
+
+
 def _permute_iotds(obs: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
     per = obs[:, : K * BLOCK].view(-1, K, BLOCK)[:, perm]
     return torch.cat([per.flatten(1), obs[:, K * BLOCK:]], -1)
@@ -46,8 +57,7 @@ def test_layout_is_the_flat_actors_and_iotds_are_exchangeable() -> None:
 
 def test_a_uav_move_reads_the_iotds_offsets_from_that_uav() -> None:
     net, obs = _actor(), _obs(1)
-    seen: dict[str, torch.Tensor] = {}
-    net.pair.register_forward_pre_hook(lambda _m, args: seen.setdefault("x", args[0]))
+    seen = _record_pair_input(net)
     net(obs)
     x = seen["x"][0]  # [M, K, BLOCK + 6]
     per = obs[0, : K * BLOCK].view(K, BLOCK)
@@ -64,6 +74,25 @@ def test_a_uav_move_reads_the_iotds_offsets_from_that_uav() -> None:
     shifted[0, IOTD_FEATURE["x"]] += 0.3
     before, after = net(obs).chunk(2, -1)[0], net(shifted).chunk(2, -1)[0]
     assert (before[0, K:] - after[0, K:]).abs().min() > 0
+
+
+def test_pair_features_reach_the_pair_network_of_their_uav_and_iotd() -> None:
+    torch.manual_seed(0)
+    net = SharedContinuousActor(OBS, K, M, BLOCK, (16, 16), STEP, pair_extra=1)
+    obs = _obs(2)
+    feats = torch.zeros(2, M, K, 1)
+    seen = _record_pair_input(net)
+    base = net(obs, feats)
+    assert base.shape == (2, 2 * (K + 2 * M))
+    flagged = feats.clone()
+    flagged[0, 1, 3] = 1.0  # IoTD 3's task goes to UAV 1, in the first state only
+    torch.testing.assert_close(seen["x"][..., BLOCK + 6:], feats)
+    moved = net(obs, flagged)
+    mean, p_mean = base.chunk(2, -1)[0], moved.chunk(2, -1)[0]
+    # it changes the first state's moves, not its powers, and nothing of the second state
+    assert (mean[0, K:] - p_mean[0, K:]).abs().max() > 0
+    torch.testing.assert_close(p_mean[0, :K], mean[0, :K])
+    torch.testing.assert_close(moved[1], base[1])
 
 
 def test_config_needs_the_shared_networks_and_the_uav_step() -> None:

@@ -425,18 +425,23 @@ class SharedContinuousActor(nn.Module):
     position and the global part. A rule such as "move toward a weighted centroid of the IoTDs"
     is then one linear map of the pooled offsets, which the flat actor would have to learn from
     absolute coordinates.
+
+    ``pair_extra > 0`` gives the pair MLP that many more inputs per (UAV, IoTD) pair, passed to
+    :meth:`forward` as ``pair_features`` [B, M, K, pair_extra] (benchmarks/move_fit.py: which
+    IoTDs the discrete policy sends to each UAV); AdSac uses 0.
     """
 
     def __init__(self, obs_dim: int, k: int, m: int, block: int, hidden: tuple[int, ...],
-                 uav_step: float, width: int = 32) -> None:
+                 uav_step: float, width: int = 32, pair_extra: int = 0) -> None:
         super().__init__()
         self.k, self.m, self.block, self.step = k, m, block, uav_step
+        self.pair_extra = pair_extra
         n_global = obs_dim - k * block
         self.power = mlp(2 * block + n_global, 2, hidden)
-        self.pair = mlp(block + 6, 1 + width, hidden)
+        self.pair = mlp(block + 6 + pair_extra, 1 + width, hidden)
         self.uav = mlp(width + 4 + 2 + n_global, 4, hidden)
 
-    def forward(self, obs: Tensor) -> Tensor:
+    def forward(self, obs: Tensor, pair_features: Tensor | None = None) -> Tensor:
         k, m = self.k, self.m
         per, glob, ctx = split_iotd_blocks(obs, k, self.block)
         power = self.power(torch.cat([per, ctx.expand(-1, k, -1),
@@ -447,8 +452,9 @@ class SharedContinuousActor(nn.Module):
         moves = (offset / self.step).clamp(-1.0, 1.0)
         dist = offset.square().sum(-1, keepdim=True).add(1e-6).sqrt()
         gain = per[..., PER_IOTD : PER_IOTD + m].transpose(1, 2).unsqueeze(-1)  # [B, M, K, 1]
+        extra = [] if pair_features is None else [pair_features]
         out = self.pair(torch.cat([per.unsqueeze(1).expand(-1, m, -1, -1), offset, moves, dist,
-                                   gain], -1))  # [B, M, K, 1 + width]
+                                   gain, *extra], -1))  # [B, M, K, 1 + width]
         # softmax over the K IoTDs and a "none" slot of score 0 and value 0, so the scores' level
         # (how much attention the IoTDs get at all) is learned, not a free shift
         score = torch.cat([out[..., 0], torch.zeros_like(out[..., :1, 0])], -1)
