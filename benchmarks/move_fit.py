@@ -23,10 +23,10 @@ over the draws, Adam at ``actor_lr``, batches of ``batch_size`` states):
   ``alpha_c log pi`` of the moves at the run's final temperature;
 - *fresh, targets*: from a re-initialised actor (the capacity question without the trained
   start);
-- *fresh, targets, with the assignment*: a re-initialised UAV-relative actor whose pair network
-  also sees, for every (UAV, IoTD) pair, whether the discrete policy's mode sends the IoTD's task
-  to that UAV (``SharedContinuousActor(pair_extra=1)``; is the target easier to predict once the
-  move knows the servers?).
+- *fresh, targets, given the servers*: a re-initialised actor conditioned on the discrete
+  policy's mode (``continuous_actor="conditioned"``: the pair network of every (UAV, IoTD) also
+  sees whether the IoTD's task goes to that UAV); is the target easier to predict once the move
+  knows the servers?
 
 It prints, on the training and the held-out states, the distance from the mode to the targets'
 maximum-likelihood fit (``tanh`` of the mean ``atanh``, the quantity ``move_targets.py`` calls
@@ -58,10 +58,8 @@ def _collect(agent: Any, scenario: Any, episodes: int, seed: int, samples: int
     probe = _TargetProbe(agent, samples)
     evaluate(probe, scenario, episodes, seed)
     obs, mask, targets, used = (np.stack(x) for x in zip(*probe.states, strict=True))
-    with torch.no_grad():  # [N, K] the discrete mode's servers; UAVs are servers 0..M-1
+    with torch.no_grad():  # [N, K] the discrete mode's servers
         servers = agent._mode_d(torch.as_tensor(obs), torch.as_tensor(mask))
-    m = scenario.n_uavs
-    to_uav = nn.functional.one_hot(servers, scenario.n_servers)[..., :m].float()  # [N, K, M]
     t = np.clip(targets, -_TARGET_BOUND, _TARGET_BOUND)
     w = used.astype(np.float64)[..., None]  # [N, n, M, 1]
     count = w.sum(1)  # [N, M, 1]
@@ -73,15 +71,15 @@ def _collect(agent: Any, scenario: Any, episodes: int, seed: int, samples: int
             "fit": torch.as_tensor(fit, dtype=torch.float32),
             "mean": torch.as_tensor(mean, dtype=torch.float32),
             "scored": torch.as_tensor(count[..., 0] >= 2),  # [N, M]: UAVs with >= 2 targets
-            "pair": to_uav.transpose(1, 2).unsqueeze(-1)}  # [N, M, K, 1]
+            "servers": servers}
 
 
 def _moves(net: nn.Module, data: dict[str, torch.Tensor], rows: Any, k: int, m: int
            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The move dimensions' (mean, log_std) [B, M, 2] at ``data``'s states ``rows``; an actor
-    built with ``pair_extra`` also gets the assignment features."""
+    """The move dimensions' (mean, log_std) [B, M, 2] at ``data``'s states ``rows``; a
+    conditioned actor also gets the discrete mode's servers."""
     obs = data["obs"][rows]
-    out = net(obs, data["pair"][rows]) if getattr(net, "pair_extra", 0) else net(obs)
+    out = net(obs, data["servers"][rows]) if getattr(net, "n_servers", 0) else net(obs)
     mean, log_std = out.chunk(2, dim=-1)
     log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
     return mean[:, k:].reshape(-1, m, 2), log_std[:, k:].reshape(-1, m, 2)
@@ -159,8 +157,9 @@ def main(argv: list[str] | None = None) -> None:
             ("fresh, targets", _reinitialised(agent.actor_c), 0.0)]
     if cfg.continuous_actor == "shared":
         conditioned = SharedContinuousActor(agent.obs_dim, k, m, cfg.iotd_block,
-                                            cfg.iotd_hidden, cfg.uav_step, pair_extra=1)
-        fits.append(("fresh, targets, with the assignment", conditioned, 0.0))
+                                            cfg.iotd_hidden, cfg.uav_step,
+                                            n_servers=scenario.n_servers)
+        fits.append(("fresh, targets, given the servers", conditioned, 0.0))
     for name, net, a in fits:
         print(f"  {name}:")
         _fit(net, train, test, k, m, cfg, a, args.steps,

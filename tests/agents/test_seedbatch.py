@@ -116,18 +116,21 @@ def _random_buffer(rng: np.random.Generator, obs_dim: int, k: int, s: int,
                                                ("modern", True, "exact"),
                                                ("modern", True, "exact+geometry"),
                                                ("modern", True, "exact+geometry+ar"),
-                                               ("modern", True, "exact+geometry+ar+rel")])
+                                               ("modern", True, "exact+geometry+ar+rel"),
+                                               ("modern", True, "exact+geometry+ar+cond"),
+                                               ("modern", True, "exact+cond")])
 def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool, values: str) -> None:
     sc = Scenario()
     obs_dim, k, s = observation_size(sc), sc.n_iotds, sc.n_servers
     a = k + 2 * sc.n_uavs
     values, *flags = values.split("+")  # server values, then the options switched on
     geometry, ar, rel = ("geometry" in flags), ("ar" in flags), ("rel" in flags)
+    actor_c = "conditioned" if "cond" in flags else "shared" if rel else "flat"
     cfg = AdSacConfig(form=form, hidden=(64, 64), iotd_hidden=(32, 32), mpo_samples=4,
                       iotd_block=PER_IOTD + sc.n_uavs if shared else 0, server_values=values,
                       uav_geometry=geometry, uav_step=0.24,
                       discrete_actor="autoregressive" if ar else "factorised",
-                      continuous_actor="shared" if rel else "flat")
+                      continuous_actor=actor_c)
     seeds = (5, 6, 7)
     separate = [AdSac(obs_dim, k, s, a, cfg, seed=x) for x in seeds]
     batched = AdSac.seed_batched([AdSac(obs_dim, k, s, a, cfg, seed=x) for x in seeds])

@@ -76,23 +76,29 @@ def test_a_uav_move_reads_the_iotds_offsets_from_that_uav() -> None:
     assert (before[0, K:] - after[0, K:]).abs().min() > 0
 
 
-def test_pair_features_reach_the_pair_network_of_their_uav_and_iotd() -> None:
+def test_the_conditioned_actor_reads_each_iotds_server() -> None:
     torch.manual_seed(0)
-    net = SharedContinuousActor(OBS, K, M, BLOCK, (16, 16), STEP, pair_extra=1)
+    net = SharedContinuousActor(OBS, K, M, BLOCK, (16, 16), STEP, n_servers=SC.n_servers)
     obs = _obs(2)
-    feats = torch.zeros(2, M, K, 1)
+    servers = torch.full((2, K), M, dtype=torch.long)  # every task to the first satellite
     seen = _record_pair_input(net)
-    base = net(obs, feats)
+    base = net(obs, servers)
     assert base.shape == (2, 2 * (K + 2 * M))
-    flagged = feats.clone()
-    flagged[0, 1, 3] = 1.0  # IoTD 3's task goes to UAV 1, in the first state only
-    torch.testing.assert_close(seen["x"][..., BLOCK + 6:], feats)
-    moved = net(obs, flagged)
+    assert seen["x"].shape[-1] == BLOCK + 7 and not seen["x"][..., -1].any()
+    moved_servers = servers.clone()
+    moved_servers[0, 3] = 1  # IoTD 3's task goes to UAV 1, in the first state only
+    moved = net(obs, moved_servers)
     mean, p_mean = base.chunk(2, -1)[0], moved.chunk(2, -1)[0]
-    # it changes the first state's moves, not its powers, and nothing of the second state
-    assert (mean[0, K:] - p_mean[0, K:]).abs().max() > 0
-    torch.testing.assert_close(p_mean[0, :K], mean[0, :K])
+    # UAV 1's move and IoTD 3's power change; the other UAVs' moves, the other powers and the
+    # second state do not
+    uav1 = [K + 2, K + 3]
+    assert (mean[0, uav1] - p_mean[0, uav1]).abs().min() > 0
+    assert (mean[0, 3] - p_mean[0, 3]).abs() > 0
+    same = [i for i in range(K + 2 * M) if i not in (3, *uav1)]
+    torch.testing.assert_close(p_mean[0, same], mean[0, same])
     torch.testing.assert_close(moved[1], base[1])
+    with pytest.raises(ValueError, match="servers"):
+        net(obs)
 
 
 def test_config_needs_the_shared_networks_and_the_uav_step() -> None:
@@ -100,6 +106,8 @@ def test_config_needs_the_shared_networks_and_the_uav_step() -> None:
         AdSacConfig(continuous_actor="shared", iotd_block=BLOCK)
     with pytest.raises(ValueError, match="continuous_actor"):
         AdSacConfig(continuous_actor="pooled", iotd_block=BLOCK, uav_step=STEP)
+    with pytest.raises(ValueError, match="continuous_actor='conditioned' needs"):
+        AdSacConfig(continuous_actor="conditioned", uav_step=STEP)
     cfg = AdSacConfig(continuous_actor="shared", iotd_block=BLOCK, uav_step=STEP,
                       iotd_hidden=(16, 16))
     agent = AdSac(OBS, K, SC.n_servers, K + 2 * M, cfg, seed=0)
@@ -112,6 +120,24 @@ def test_runs_resume_exactly_and_the_default_stays_out_of_the_identity(tmp_path)
                                       "continuous_actor", ("actor_c", "critics"))
     assert isinstance(whole.actor_c, SharedContinuousActor)
     assert whole.cfg.continuous_actor == "shared"
+
+
+def test_conditioned_runs_resume_exactly_and_act_given_their_servers(tmp_path) -> None:
+    whole = check_resume_and_identity(tmp_path, "adsac-exact-geo-ar-search-cond-pow",
+                                      "adsac-exact-geo-ar", "continuous_actor",
+                                      ("actor_c", "old_c", "critics"))
+    assert isinstance(whole.actor_c, SharedContinuousActor) and whole.actor_c.n_servers
+    obs = (torch.rand(4, whole.obs_dim, generator=torch.Generator().manual_seed(1)) * 2
+           - 1).numpy()
+    mask = torch.ones(4, whole.k, whole.s, dtype=torch.bool).numpy()
+    det = whole.act(obs, mask, True)
+    # the deterministic moves are the conditioned actor's mode at the deterministic servers
+    want = whole._dist_c(whole.actor_c, torch.as_tensor(obs),
+                         torch.as_tensor(det.discrete)).mode()
+    torch.testing.assert_close(torch.as_tensor(det.continuous), want)
+    other = (torch.as_tensor(det.discrete) + 1) % whole.s
+    assert not torch.allclose(whole._dist_c(whole.actor_c, torch.as_tensor(obs), other).mode(),
+                              want)
 
 
 def test_uav_step_stays_in_the_identity_while_a_setting_reads_it(tmp_path) -> None:

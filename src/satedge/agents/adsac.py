@@ -56,6 +56,11 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
 - Shared continuous actor (``continuous_actor="shared"``, off by default): powers from the shared
   per-IoTD inputs, and each UAV's move from attention over the IoTDs' offsets to that UAV
   (:class:`SharedContinuousActor`), instead of one MLP on the absolute positions.
+  ``continuous_actor="conditioned"``: the same actor given the discrete action (the paper's two
+  agents act side by side): the servers are drawn first, each IoTD's power sees its server and
+  each UAV's move which tasks it will serve. The actor loss, the MPO step and its KL condition on
+  the stored servers (for which the simulated targets were searched); the soft value on one
+  sampled placement.
 - UAV-distance shaping (``uav_shaping``, 0 = off by default): the critic's targets add the
   potential-based shaping term ``gamma Phi(s') - Phi(s)`` (Ng et al. 1999) with ``Phi(s) = -beta *
   mean_k min_m d_km``, the IoTDs' mean horizontal distance to their nearest UAV
@@ -170,7 +175,9 @@ class AdSacConfig:
     discrete_actor: str = "factorised"
     # "flat": one MLP on the whole observation gives every power and UAV move (the paper);
     # "shared": IoTD k's power from the shared per-IoTD inputs, UAV m's move from the IoTDs'
-    # offsets to UAV m (shared per-IoTD networks and uav_step needed; SharedContinuousActor)
+    # offsets to UAV m (shared per-IoTD networks and uav_step needed; SharedContinuousActor);
+    # "conditioned": "shared" given the discrete action too (each IoTD's server; the servers
+    # are drawn first, and the losses condition on the stored servers)
     continuous_actor: str = "flat"
     # > 0: beta of the potential-based UAV-distance shaping of the critic's targets,
     # Phi(s) = -beta * mean_k min_m d_km in reward units per observation position unit (2 / area
@@ -201,13 +208,13 @@ class AdSacConfig:
         if self.discrete_actor not in ("factorised", "autoregressive"):
             raise ValueError(f"discrete_actor={self.discrete_actor!r} must be 'factorised' or "
                              "'autoregressive'")
-        if self.continuous_actor not in ("flat", "shared"):
-            raise ValueError(f"continuous_actor={self.continuous_actor!r} must be 'flat' or "
-                             "'shared'")
-        if self.continuous_actor == "shared" and not (self.iotd_block > 0 and self.uav_step > 0):
-            raise ValueError("continuous_actor='shared' needs iotd_block > 0 and uav_step > 0 "
-                             f"(the normalised UAV step); got iotd_block={self.iotd_block}, "
-                             f"uav_step={self.uav_step}")
+        if self.continuous_actor not in ("flat", "shared", "conditioned"):
+            raise ValueError(f"continuous_actor={self.continuous_actor!r} must be 'flat', "
+                             "'shared' or 'conditioned'")
+        if self.continuous_actor != "flat" and not (self.iotd_block > 0 and self.uav_step > 0):
+            raise ValueError(f"continuous_actor={self.continuous_actor!r} needs iotd_block > 0 "
+                             f"and uav_step > 0 (the normalised UAV step); got iotd_block="
+                             f"{self.iotd_block}, uav_step={self.uav_step}")
         if not self.uav_shaping >= 0:
             raise ValueError(f"uav_shaping={self.uav_shaping} must be >= 0 (0: off)")
         if self.uav_shaping > 0 and self.iotd_block <= 0:
@@ -426,35 +433,43 @@ class SharedContinuousActor(nn.Module):
     is then one linear map of the pooled offsets, which the flat actor would have to learn from
     absolute coordinates.
 
-    ``pair_extra > 0`` gives the pair MLP that many more inputs per (UAV, IoTD) pair, passed to
-    :meth:`forward` as ``pair_features`` [B, M, K, pair_extra] (benchmarks/move_fit.py: which
-    IoTDs the discrete policy sends to each UAV); AdSac uses 0.
+    ``n_servers > 0`` conditions it on the discrete action (``continuous_actor="conditioned"``):
+    :meth:`forward` then takes the servers [B, K], IoTD k's power MLP also reads the one-hot of
+    its server, and the pair MLP of (UAV m, IoTD k) also reads whether k's task goes to UAV m
+    (servers 0..M-1 are the UAVs), so the moves can follow the tasks each UAV will serve.
     """
 
     def __init__(self, obs_dim: int, k: int, m: int, block: int, hidden: tuple[int, ...],
-                 uav_step: float, width: int = 32, pair_extra: int = 0) -> None:
+                 uav_step: float, width: int = 32, n_servers: int = 0) -> None:
         super().__init__()
         self.k, self.m, self.block, self.step = k, m, block, uav_step
-        self.pair_extra = pair_extra
+        self.n_servers = n_servers
         n_global = obs_dim - k * block
-        self.power = mlp(2 * block + n_global, 2, hidden)
-        self.pair = mlp(block + 6 + pair_extra, 1 + width, hidden)
+        self.power = mlp(2 * block + n_global + n_servers, 2, hidden)
+        self.pair = mlp(block + 6 + (1 if n_servers else 0), 1 + width, hidden)
         self.uav = mlp(width + 4 + 2 + n_global, 4, hidden)
 
-    def forward(self, obs: Tensor, pair_features: Tensor | None = None) -> Tensor:
+    def forward(self, obs: Tensor, servers: Tensor | None = None) -> Tensor:
         k, m = self.k, self.m
+        power_in, pair_in = [], []  # the conditioned actor's server features
+        if self.n_servers:
+            if servers is None:
+                raise ValueError("the conditioned continuous actor needs the servers [B, K]")
+            onehot = nn.functional.one_hot(servers, self.n_servers).to(obs.dtype)  # [B, K, S]
+            power_in = [onehot]
+            pair_in = [onehot[..., :m].transpose(1, 2).unsqueeze(-1)]  # [B, M, K, 1]
         per, glob, ctx = split_iotd_blocks(obs, k, self.block)
         power = self.power(torch.cat([per, ctx.expand(-1, k, -1),
-                                      glob.unsqueeze(1).expand(-1, k, -1)], -1))  # [B, K, 2]
+                                      glob.unsqueeze(1).expand(-1, k, -1), *power_in],
+                                     -1))  # [B, K, 2]
         uav = glob[:, 3 : 3 + 2 * m].reshape(-1, m, 2)
         xy = per[..., IOTD_FEATURE["x"] : IOTD_FEATURE["y"] + 1]
         offset = xy.unsqueeze(1) - uav.unsqueeze(2)  # [B, M, K, 2]
         moves = (offset / self.step).clamp(-1.0, 1.0)
         dist = offset.square().sum(-1, keepdim=True).add(1e-6).sqrt()
         gain = per[..., PER_IOTD : PER_IOTD + m].transpose(1, 2).unsqueeze(-1)  # [B, M, K, 1]
-        extra = [] if pair_features is None else [pair_features]
         out = self.pair(torch.cat([per.unsqueeze(1).expand(-1, m, -1, -1), offset, moves, dist,
-                                   gain, *extra], -1))  # [B, M, K, 1 + width]
+                                   gain, *pair_in], -1))  # [B, M, K, 1 + width]
         # softmax over the K IoTDs and a "none" slot of score 0 and value 0, so the scores' level
         # (how much attention the IoTDs get at all) is learned, not a free shift
         score = torch.cat([out[..., 0], torch.zeros_like(out[..., :1, 0])], -1)
@@ -527,10 +542,12 @@ class AdSac:
             if blk
             else mlp(obs_dim, n_iotds * n_servers, h)
         )
+        self.cond = config.continuous_actor == "conditioned"
         self.actor_c: nn.Module = (
             SharedContinuousActor(obs_dim, n_iotds, (cont_dim - n_iotds) // 2, blk,
-                                  config.iotd_hidden, config.uav_step)
-            if config.continuous_actor == "shared"
+                                  config.iotd_hidden, config.uav_step,
+                                  n_servers=n_servers if self.cond else 0)
+            if config.continuous_actor in ("shared", "conditioned")
             else mlp(obs_dim, 2 * cont_dim, h)
         )
         self.old_d, self.old_c = copy.deepcopy(self.actor_d), copy.deepcopy(self.actor_c)
@@ -685,8 +702,11 @@ class AdSac:
         a = seed_major(servers, seeds)
         return unseed_major(self._dist_d(net, o, m, a).log_prob(a), n, seeds)
 
-    def _dist_c(self, net: nn.Module, obs: Tensor) -> TanhGaussian:
-        mean, log_std = net(obs).chunk(2, dim=-1)
+    def _dist_c(self, net: nn.Module, obs: Tensor, servers: Tensor | None = None
+                ) -> TanhGaussian:
+        """The continuous Gaussian at ``obs``; the conditioned actor's given the ``servers``
+        [B, K] (ignored by the others)."""
+        mean, log_std = (net(obs, servers) if self.cond else net(obs)).chunk(2, dim=-1)
         return TanhGaussian(mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX))
 
     @torch.no_grad()
@@ -694,14 +714,16 @@ class AdSac:
         self, obs: NDArray[np.float32], mask: NDArray[np.bool_], deterministic: bool = False
     ) -> AgentAction:
         o, m = torch.as_tensor(obs), torch.as_tensor(mask)
-        dc = self._dist_c(self.actor_c, o)
         if deterministic:
-            a_d, a_c = self._mode_d(o, m), dc.mode()
+            a_d = self._mode_d(o, m)
+            a_c = self._dist_c(self.actor_c, o, a_d).mode()
             if self.cfg.decision_samples:
                 a_d = self._best_by_critic(o, m, a_d, a_c, self.cfg.decision_samples)
-        else:
+                if self.cond:  # the moves and powers for the servers chosen
+                    a_c = self._dist_c(self.actor_c, o, a_d).mode()
+        else:  # the servers first: the conditioned actor draws its part given them
             a_d = self._sample_d(self.actor_d, o, m, self.gen)
-            a_c, _ = dc.rsample(self.gen)
+            a_c, _ = self._dist_c(self.actor_c, o, a_d).rsample(self.gen)
         return AgentAction(a_d.numpy().astype(np.int64), a_c.numpy().astype(np.float32))
 
     def _best_by_critic(self, obs: Tensor, mask: Tensor, mode: Tensor, a_c: Tensor,
@@ -755,8 +777,12 @@ class AdSac:
         alpha_d, alpha_c = self._alphas(obs.shape[0])
         # autoregressive: the conditionals along one sampled placement, whose entropies sum to
         # an unbiased estimate of the joint entropy (chain rule)
-        given = self._sample_d(self.actor_d, obs, mask, self.gen) if self.ar else None
-        dd, dc = self._dist_d(self.actor_d, obs, mask, given), self._dist_c(self.actor_c, obs)
+        # conditioned continuous actor: its Gaussian given that same (or, factorised, one
+        # sampled) placement, while the critic's expectation runs over the discrete policy
+        given = self._sample_d(self.actor_d, obs, mask, self.gen) if self.ar or self.cond \
+            else None
+        dd = self._dist_d(self.actor_d, obs, mask, given)
+        dc = self._dist_c(self.actor_c, obs, given)
         a_c, u = dc.rsample(self.gen)
         q_k = torch.stack([(c(obs, a_c, dd.probs) * dd.probs).sum(-1) for c in critics])  # [n,B,K]
         pick = q_k.sum(-1).argmin(0)  # [B]
@@ -817,7 +843,8 @@ class AdSac:
         alpha_d, alpha_c = self._alphas(b.obs.shape[0])
         # autoregressive: each IoTD's categorical given the stored servers of those before it
         dd = self._dist_d(self.actor_d, b.obs, b.mask, b.action_d)
-        dc = self._dist_c(self.actor_c, b.obs)
+        # conditioned: given the stored servers, for which the simulated targets were searched
+        dc = self._dist_c(self.actor_c, b.obs, b.action_d)
         a_c, u = dc.rsample(self.gen)
         logp_c = dc.log_prob(a_c, u)
         probs = dd.probs.detach()
@@ -932,7 +959,7 @@ class AdSac:
         n, bs, n_seeds = self.cfg.mpo_samples, b.obs.shape[0], self.n_seeds
         with torch.no_grad():  # E-step on N actions per state from the previous policy
             old_d = self._dist_d(self.old_d, b.obs, b.mask, b.action_d)
-            old_c = self._dist_c(self.old_c, b.obs)
+            old_c = self._dist_c(self.old_c, b.obs, b.action_d)
             # the policies run once per state (the factorised discrete one); only the critics
             # see the N samples ([N, B, ...])
             gen = seed_axis(self.gen, 1)  # samples [N, S * B, ...]: the seeds along dim 1
@@ -968,7 +995,7 @@ class AdSac:
         eta = eta_from_raw(self.eta_raw).detach()
         weights = e_step_weights(q, self._rows(eta, bs))
         new_d = self._dist_d(self.actor_d, b.obs, b.mask, b.action_d)
-        new_c = self._dist_c(self.actor_c, b.obs)
+        new_c = self._dist_c(self.actor_c, b.obs, b.action_d)
         lp_d = self._log_prob_d(self.actor_d, b.obs, b.mask, a_d, new_d).sum(-1).T  # [B, N]
         lp_c = new_c.log_prob(a_c, u).T
         kl_d, kl_c = old_d.kl(new_d).sum(-1), old_c.kl(new_c)

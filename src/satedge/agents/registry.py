@@ -94,6 +94,11 @@ def _specs() -> dict[str, AlgorithmSpec]:
                "power_values": "simulated"},
               "adsac-exact-geo-ar-search-rel whose transmit powers also fit the best power of a "
               "one-slot search with the simulator's cost function instead of the critic"),
+        adsac("adsac-exact-geo-ar-search-cond-pow",
+              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
+               "power_values": "simulated"},
+              "adsac-exact-geo-ar-search-rel-pow whose continuous actor is also given the "
+              "discrete action: each IoTD's server, and which tasks each UAV will serve"),
         adsac("adsac-paper", {"form": "paper"}, "AD-SAC in the paper's four-network form"),
     ]
     return {
@@ -152,8 +157,8 @@ def _specs() -> dict[str, AlgorithmSpec]:
 ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact-geo",
               "adsac-exact-geo-ar", "adsac-exact-geo-ar-rel", "adsac-exact-geo-ar-shaped",
               "adsac-exact-geo-ar-search", "adsac-exact-geo-ar-search-rel",
-              "adsac-exact-geo-ar-search-rel-pow", "adsac-d", "adsac-c", "d3qn", "ddpg", "ppo",
-              "hybrid-ppo")
+              "adsac-exact-geo-ar-search-rel-pow", "adsac-exact-geo-ar-search-cond-pow",
+              "adsac-d", "adsac-c", "d3qn", "ddpg", "ppo", "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:
