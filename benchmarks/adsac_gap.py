@@ -74,8 +74,10 @@ class Probe:
         obs = torch.as_tensor(enc(state))
         agent, mask = self.agent, torch.as_tensor(state.mask)
         with torch.no_grad():  # the agent's own mode and samples (either discrete actor)
-            dc = agent._dist_c(agent.actor_c, obs)
-            cands = [agent._mode_d(obs, mask)[None]]
+            mode = agent._mode_d(obs, mask)
+            # a conditioned continuous actor (continuous_actor="conditioned") at the mode's servers
+            dc = agent._dist_c(agent.actor_c, obs, mode)
+            cands = [mode[None]]
             if self.samples:
                 gen = torch.Generator().manual_seed(0)
                 cands.append(agent._sample_d(agent.actor_d, obs, mask, gen, self.samples))
