@@ -66,7 +66,7 @@ def _collect(agent: Any, scenario: Any, episodes: int, seed: int, samples: int
     fit = np.tanh((np.arctanh(t) * w).sum(1) / np.maximum(count, 1))
     mean = (targets * w).sum(1) / np.maximum(count, 1)
     return {"obs": torch.as_tensor(obs, dtype=torch.float32),
-            "u": torch.as_tensor(np.arctanh(t), dtype=torch.float32),
+            "targets": torch.as_tensor(targets, dtype=torch.float32),
             "used": torch.as_tensor(used, dtype=torch.float32),
             "fit": torch.as_tensor(fit, dtype=torch.float32),
             "mean": torch.as_tensor(mean, dtype=torch.float32),
@@ -94,8 +94,10 @@ def _distances(net: nn.Module, data: dict[str, torch.Tensor], k: int, m: int) ->
     return f"to fit {to_fit:.3f}, to mean {to_mean:.3f}, std {log_std.exp()[s].mean():.2f}"
 
 
-def _fit(net: nn.Module, train: dict[str, torch.Tensor], test: dict[str, torch.Tensor],
-         k: int, m: int, cfg: Any, alpha: float, steps: int, gen: torch.Generator) -> None:
+def _fit(agent: Any, net: nn.Module, train: dict[str, torch.Tensor],
+         test: dict[str, torch.Tensor], k: int, m: int, alpha: float, steps: int,
+         gen: torch.Generator) -> None:
+    cfg = agent.cfg
     opt = torch.optim.Adam(net.parameters(), lr=cfg.actor_lr)
     n_states = len(train["obs"])
     for step in range(steps + 1):
@@ -106,10 +108,13 @@ def _fit(net: nn.Module, train: dict[str, torch.Tensor], test: dict[str, torch.T
             break
         i = torch.randint(n_states, (cfg.batch_size,), generator=gen)
         mean, log_std = _moves(net, train, i, k, m)
-        z = (train["u"][i] - mean.unsqueeze(1)) / log_std.exp().unsqueeze(1)  # [B, n, M, 2]
-        nll = (0.5 * z**2 + log_std.unsqueeze(1)).sum(-1)  # [B, n, M]
-        used = train["used"][i]
-        loss = cfg.move_weight * ((used * nll).sum((1, 2)) / used.shape[1]).mean()
+        # the training's move loss, each draw's targets as one more set of UAVs [B, n M, 2],
+        # averaged over the n draws
+        targets, used = train["targets"][i], train["used"][i]  # [B, n, M, 2], [B, n, M]
+        n = targets.shape[1]
+        loss, _ = agent._target_nll(mean.repeat(1, n, 1), log_std.repeat(1, n, 1),
+                                    targets.flatten(1, 2), used.flatten(1) > 0,
+                                    cfg.move_weight / n)
         if alpha > 0:
             dist = TanhGaussian(mean.flatten(1), log_std.flatten(1))
             a, u = dist.rsample(gen)
@@ -162,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         fits.append(("fresh, targets, given the servers", conditioned, 0.0))
     for name, net, a in fits:
         print(f"  {name}:")
-        _fit(net, train, test, k, m, cfg, a, args.steps,
+        _fit(agent, net, train, test, k, m, a, args.steps,
              torch.Generator().manual_seed(args.seed))
 
 
