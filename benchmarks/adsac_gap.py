@@ -46,7 +46,7 @@ from torch import nn
 
 from satedge.agents.adsac import AdSac, q_joint
 from satedge.agents.common.protocol import AgentAction, to_env_action
-from satedge.agents.heuristics import GreedyPolicy, make_policy
+from satedge.agents.heuristics import GreedyPolicy, HeuristicPolicy, make_policy, search_servers
 from satedge.envs.encoding import ActionDecoder, ObservationEncoder
 from satedge.experiments.evaluate import evaluate
 from satedge.experiments.train import load_trained_agent
@@ -176,16 +176,42 @@ def by_cost(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: n
     return env_action(network.scenario, servers[best, np.arange(b)], cont)
 
 
+def local_search(rounds: int) -> Callable[..., Action]:
+    """The mode's servers improved by :func:`search_servers` (one-task reassignments priced by the
+    exact one-slot cost, the mode's powers and moves kept; a probe)."""
+    def pick(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: np.ndarray,
+             obs: torch.Tensor) -> Action:
+        action = env_action(network.scenario, servers[0], cont)
+        server, watts, _ = ActionDecoder(network.scenario)(action, state.batch_size)
+        best, _ = search_servers(network, state, server, watts, rounds)
+        return {**action, "offload": best}
+    return pick
+
+
+def optimizer_swap(optimizer: HeuristicPolicy) -> Callable[..., Action]:
+    """The per-slot optimiser's servers and powers, AD-SAC's UAV moves (a probe: how much the
+    one-slot part could still give with the run's own moves)."""
+    def pick(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: np.ndarray,
+             obs: torch.Tensor) -> Action:
+        action = env_action(network.scenario, servers[0], cont)
+        o = optimizer.act(network, state, np.random.default_rng(0))
+        return {**action, "offload": o["offload"], "power": o["power"]}
+    return pick
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="AD-SAC run directories")
     ap.add_argument("--episodes", type=int, default=8, help="evaluation episodes per run")
     ap.add_argument("--samples", type=int, nargs="+", default=[32, 128],
                     help="N for the best-of-N rows")
+    ap.add_argument("--rows", nargs="+",
+                    help="only the rows whose name contains one of these strings")
     ap.add_argument("--json", type=Path, help="also write the per-run values here")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     greedy = make_policy("greedy")
+    optimizer = make_policy("optimizer")
     assert isinstance(greedy, GreedyPolicy)
     table: dict[str, list[dict[str, float]]] = {}
     prefs: list[dict[str, float]] = []
@@ -209,12 +235,17 @@ def main(argv: list[str] | None = None) -> None:
         for n in args.samples:
             rows[f"critic picks best of {n}"] = Probe(agent, n, by_critic(agent))
             rows[f"cost picks best of {n} (probe)"] = Probe(agent, n, by_cost)
+        rows["cost local search from the mode (probe)"] = Probe(agent, 0, local_search(8))
+        rows["+ optimiser servers and powers (probe)"] = Probe(agent, 0, optimizer_swap(optimizer))
         rows["greedy"] = greedy
+        if args.rows:
+            rows = {n: p for n, p in rows.items() if any(r in n for r in args.rows)}
         for name, policy in rows.items():
             r = evaluate(policy, scenario, args.episodes, seed)
             table.setdefault(name, []).append(r)
             print(f"{run.name}: {name}: cost {r['cost_per_slot']:.2f}", flush=True)
-        prefs.append(pref.summary())
+        if pref.rows:
+            prefs.append(pref.summary())
     keys = ("cost_per_slot", "latency_s", "energy_j_per_slot", "deadline_miss_rate", "uav_share")
     print(f"\n{len(runs)} run(s) (seeds {', '.join(str(seed_of(r)) for r in runs)}), "
           f"{args.episodes} evaluation episodes each; mean over runs\n")
@@ -227,14 +258,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {name} | {mean['cost_per_slot']:.2f} | {mean['latency_s']:.2f} | "
               f"{mean['energy_j_per_slot']:.0f} | {100 * mean['deadline_miss_rate']:.1f} % | "
               f"{100 * mean['uav_share']:.1f} % | {per_run} |")
-    p = {k: float(np.mean([x[k] for x in prefs])) for k in prefs[0]}
-    print(f"\nOn AD-SAC's own states ({p['states']:.0f} per run; greedy's servers differ from "
-          f"AD-SAC's in {100 * p['differ']:.1f} % of them), where they differ:\n"
-          f"- the exact one-slot cost prefers greedy's servers in "
-          f"{100 * p['exact_prefers_greedy']:.1f} % (by {p['exact_gain']:.2f} cost plus penalty "
-          f"per slot);\n"
-          f"- the critic prefers greedy's servers in {100 * p['critic_prefers_greedy']:.1f} %, "
-          f"and ranks the pair as the exact cost does in {100 * p['critic_agrees']:.1f} %.")
+    if prefs:
+        p = {k: float(np.mean([x[k] for x in prefs])) for k in prefs[0]}
+        print(f"\nOn AD-SAC's own states ({p['states']:.0f} per run; greedy's servers differ from "
+              f"AD-SAC's in {100 * p['differ']:.1f} % of them), where they differ:\n"
+              f"- the exact one-slot cost prefers greedy's servers in "
+              f"{100 * p['exact_prefers_greedy']:.1f} % (by {p['exact_gain']:.2f} cost plus "
+              f"penalty per slot);\n"
+              f"- the critic prefers greedy's servers in {100 * p['critic_prefers_greedy']:.1f} %, "
+              f"and ranks the pair as the exact cost does in {100 * p['critic_agrees']:.1f} %.")
     if args.json:
         out = {n: [{k: r[k] for k in keys} for r in rs] for n, rs in table.items()}
         args.json.write_text(json.dumps({"policies": out, "preference": prefs}, indent=1))

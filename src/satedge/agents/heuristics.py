@@ -26,7 +26,7 @@ from satedge.sim.state import SlotState
 
 __all__ = ["MOVE_CANDIDATES", "POLICIES", "POWER_CANDIDATES", "GreedyPolicy", "HeuristicPolicy",
            "MoveSearch", "RandomPolicy", "make_policy", "move_candidates", "search_iotd_powers",
-           "search_uav_moves", "uniform_feasible_servers"]
+           "search_servers", "search_uav_moves", "uniform_feasible_servers"]
 
 Action = dict[str, NDArray[np.float64] | NDArray[np.int64]]
 
@@ -227,6 +227,48 @@ def search_iotd_powers(network: EdgeNetwork, state: SlotState, server: NDArray[n
     rows = np.repeat(np.arange(b), k * n)
     outcome = network.cost(state.take(rows), server[rows], power_watts(sc, trial.reshape(-1, k)))
     return _best_candidate(cands, env_reward(sc, outcome).reshape(b, k, n))
+
+
+def search_servers(network: EdgeNetwork, state: SlotState, server: NDArray[np.int64],
+                   power_w: NDArray[np.float64], rounds: int = 3,
+                   ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """A local search over the server assignment with the simulator's pure cost function.
+
+    Each round prices every single-task reassignment of the current assignment (task k to
+    feasible server j, every other task and the powers ``power_w`` as given) and takes the best
+    one where it raises the slot's reward; ``rounds`` rounds at most, so the result is a local
+    optimum under one-task moves when it stops early. Server choices act within their slot only,
+    so the gain is exactly the change of Q.
+
+    Returns:
+        (best [B, K] the improved servers, the given ones where nothing improves; gain [B] its
+        reward above the given assignment's, >= 0).
+    """
+    sc = network.scenario
+    b, k = server.shape
+    s = sc.n_servers
+    best = np.array(server, dtype=np.int64, copy=True)
+    rows = np.repeat(np.arange(b), k * s)
+    tiled = state.take(rows)
+    ok = (state.mask & state.tasks.active[..., None]).reshape(b, k * s)
+    who = np.tile(np.repeat(np.arange(k), s), b)
+    to = np.tile(np.arange(s), b * k)
+    here = env_reward(sc, network.cost(state, best, power_w))
+    start = here.copy()
+    for _ in range(rounds):
+        trial = best[rows]
+        trial[np.arange(b * k * s), who] = to
+        value = env_reward(sc, network.cost(tiled, trial, power_w[rows])).reshape(b, k * s)
+        value = np.where(ok, value, -np.inf)
+        pick = np.argmax(value, axis=-1)
+        top = value[np.arange(b), pick]
+        better = top > here + 1e-9 * np.abs(here)
+        if not better.any():
+            break
+        idx = np.flatnonzero(better)
+        best[idx, pick[idx] // s] = pick[idx] % s
+        here = np.where(better, top, here)
+    return best, here - start
 
 
 class MoveSearch:
