@@ -21,7 +21,17 @@ own first evaluation seed and episodes (the protocol of the run's final evaluati
 - ``cost picks best of N`` (a probe, not a method: it uses the simulator's exact one-slot cost):
   the same candidates ranked by the exact cost plus penalty, i.e. how good the actor's proposals
   are when ranked perfectly for the slot;
-- ``greedy``: the heuristic itself.
+- ``cost local search from the mode`` (probe): the mode's servers improved by
+  :func:`~satedge.agents.heuristics.search_servers` (one-task reassignments priced exactly,
+  the mode's powers and moves kept);
+- ``+ optimiser servers and powers`` (probe): the per-slot optimiser's servers and powers with
+  the run's own UAV moves;
+- ``+ k-means UAV moves`` (probe): the run's servers and powers with the optimiser's UAV rule
+  (toward weighted k-means centres of the IoTDs' expected requests);
+- ``greedy``: the heuristic itself; ``greedy with k-means UAV moves`` (probe); ``optimiser``:
+  the per-slot optimiser (``satedge evaluate --policy optimizer``).
+
+``--rows`` keeps only the rows whose name contains one of the given strings.
 
 Then, on the states AD-SAC visits (its ``adsac`` row), its mode servers are compared with
 greedy's servers for the same state and continuous action: how often the exact one-slot cost
@@ -47,6 +57,7 @@ from torch import nn
 from satedge.agents.adsac import AdSac, q_joint
 from satedge.agents.common.protocol import AgentAction, to_env_action
 from satedge.agents.heuristics import GreedyPolicy, HeuristicPolicy, make_policy, search_servers
+from satedge.agents.optimizer import OptimizerConfig, uav_moves
 from satedge.envs.encoding import ActionDecoder, ObservationEncoder
 from satedge.experiments.evaluate import evaluate
 from satedge.experiments.train import load_trained_agent
@@ -188,6 +199,25 @@ def local_search(rounds: int) -> Callable[..., Action]:
     return pick
 
 
+def kmeans_moves(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: np.ndarray,
+                 obs: torch.Tensor) -> Action:
+    """AD-SAC's servers and powers with the per-slot optimiser's UAV rule (toward weighted k-means
+    centres of the IoTDs' expected requests: a placement for the slots to come, not this one)."""
+    action = env_action(network.scenario, servers[0], cont)
+    return {**action, "uav": uav_moves(network, state, OptimizerConfig().kmeans_iterations)}
+
+
+class GreedyKmeans:
+    """Greedy's servers and powers with the per-slot optimiser's k-means UAV rule (a probe)."""
+
+    def __init__(self, greedy: GreedyPolicy) -> None:
+        self.greedy = greedy
+
+    def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
+        action = self.greedy.act(network, state, rng)
+        return {**action, "uav": uav_moves(network, state, OptimizerConfig().kmeans_iterations)}
+
+
 def optimizer_swap(optimizer: HeuristicPolicy) -> Callable[..., Action]:
     """The per-slot optimiser's servers and powers, AD-SAC's UAV moves (a probe: how much the
     one-slot part could still give with the run's own moves)."""
@@ -237,7 +267,10 @@ def main(argv: list[str] | None = None) -> None:
             rows[f"cost picks best of {n} (probe)"] = Probe(agent, n, by_cost)
         rows["cost local search from the mode (probe)"] = Probe(agent, 0, local_search(8))
         rows["+ optimiser servers and powers (probe)"] = Probe(agent, 0, optimizer_swap(optimizer))
+        rows["+ k-means UAV moves (probe)"] = Probe(agent, 0, kmeans_moves)
         rows["greedy"] = greedy
+        rows["greedy with k-means UAV moves (probe)"] = GreedyKmeans(greedy)
+        rows["optimiser"] = optimizer
         if args.rows:
             rows = {n: p for n, p in rows.items() if any(r in n for r in args.rows)}
         for name, policy in rows.items():
