@@ -12,8 +12,10 @@ best move's length (1 = the longest, ``v_max tau``), over the UAVs whose positio
 positive spread). Then it times ``move_target_table`` (the search as the training loop calls it)
 and ``power_target_table`` (the power search) against ``server_reward_table`` (the exact server
 values, already part of every ``adsac-exact*`` step), alternately on the same states, and prints
-them in ms per call. For the powers it prints where the search puts greedy's tasks (the share at
-p_max) and how much searching each IoTD's power, from greedy's, lowers the slot's cost.
+them in ms per call, and ``server_target_table`` (the server search of ``server_search``) from
+greedy's servers and from uniform feasible ones, with the reward each search adds. For the powers
+it prints where the search puts greedy's tasks (the share at p_max) and how much searching each
+IoTD's power, from greedy's, lowers the slot's cost.
 """
 
 from __future__ import annotations
@@ -27,9 +29,16 @@ from satedge.agents.common.offpolicy import (
     move_target_table,
     power_target_table,
     server_reward_table,
+    server_target_table,
 )
 from satedge.agents.common.protocol import AgentAction
-from satedge.agents.heuristics import GreedyPolicy, search_iotd_powers, search_uav_moves
+from satedge.agents.heuristics import (
+    GreedyPolicy,
+    search_iotd_powers,
+    search_servers,
+    search_uav_moves,
+    uniform_feasible_servers,
+)
 from satedge.envs.encoding import power_watts, reward
 from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.sim.scenario import resolve
@@ -40,13 +49,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--envs", type=int, default=20, help="environments (a 5-seed batch: 20)")
     parser.add_argument("--slots", type=int, default=30)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--server-rounds", type=int, default=8,
+                        help="rounds of the server search (server_search)")
     args = parser.parse_args(argv)
     sc = resolve()
     env = MllmOffloadVectorEnv(args.envs, sc)
     env.reset(seed=args.seed)
     greedy, rng = GreedyPolicy(), np.random.default_rng(args.seed)
     cosines, lengths, used_share = [], [], []
-    t_moves, t_servers, t_powers = [], [], []
+    t_moves, t_servers, t_powers, t_search, t_search_rand = [], [], [], [], []
+    search_gain, rand_gain = [], []
     at_max, greedy_max, power_gain = [], [], []
     for _ in range(args.slots):
         state = env.state
@@ -75,6 +87,19 @@ def main(argv: list[str] | None = None) -> None:
         t_moves.append(t1 - t0)
         t_servers.append(t2 - t1)
         t_powers.append(t3 - t2)
+        rand = AgentAction(uniform_feasible_servers(state.mask, rng), cont)
+        t4 = time.perf_counter()
+        server_target_table(env, state, action, args.server_rounds)
+        t5 = time.perf_counter()
+        server_target_table(env, state, rand, args.server_rounds)
+        t6 = time.perf_counter()
+        t_search.append(t5 - t4)
+        t_search_rand.append(t6 - t5)
+        search_gain.append(float(np.mean(search_servers(env.network, state, server, power_w,
+                                                        args.server_rounds)[1])))
+        rand_server, _, _ = env.decode({**act, "offload": rand.discrete})
+        rand_gain.append(float(np.mean(search_servers(env.network, state, rand_server, power_w,
+                                                      args.server_rounds)[1])))
         best_p, _, spread_p = search_iotd_powers(env.network, state, server,
                                                  np.asarray(act["power"]))
         task = spread_p > 0
@@ -94,6 +119,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  move_target_table {1e3 * np.median(t_moves):.1f} ms per call, "
           f"power_target_table {1e3 * np.median(t_powers):.1f} ms, "
           f"server_reward_table {1e3 * np.median(t_servers):.1f} ms (medians, alternating)")
+    print(f"  server_target_table ({args.server_rounds} rounds) from greedy's servers "
+          f"{1e3 * np.median(t_search):.1f} ms per call, from uniform feasible servers "
+          f"{1e3 * np.median(t_search_rand):.1f} ms; the search raises the reward (-J / K_active) "
+          f"of greedy's servers by {np.mean(search_gain):.3f} per slot, of uniform ones by "
+          f"{np.mean(rand_gain):.3f}")
 
 
 if __name__ == "__main__":

@@ -98,8 +98,8 @@ def test_state_dicts_stack_and_unstack() -> None:
 
 
 def _random_buffer(rng: np.random.Generator, obs_dim: int, k: int, s: int,
-                   a: int, tables: bool = False) -> ReplayBuffer:
-    buf = ReplayBuffer(500, obs_dim, k, s, a, server_rewards=tables)
+                   a: int, tables: bool = False, searched: bool = False) -> ReplayBuffer:
+    buf = ReplayBuffer(500, obs_dim, k, s, a, server_rewards=tables, server_targets=searched)
     for _ in range(200):
         o = rng.standard_normal((1, obs_dim)).astype(np.float32)
         m = rng.random((1, k, s)) < 0.7
@@ -107,7 +107,9 @@ def _random_buffer(rng: np.random.Generator, obs_dim: int, k: int, s: int,
         buf.add(o, rng.integers(0, s, (1, k)), rng.uniform(-1, 1, (1, a)).astype(np.float32),
                 rng.standard_normal(1), o, np.zeros(1, bool), m, m,
                 rng.standard_normal((1, k)),
-                rng.standard_normal((1, k, s)) if tables else None)
+                rng.standard_normal((1, k, s)) if tables else None,
+                server_targets=np.stack([rng.integers(0, s, (1, k)), rng.random((1, k)) < 0.7],
+                                        -1) if searched else None)
     return buf
 
 
@@ -118,7 +120,8 @@ def _random_buffer(rng: np.random.Generator, obs_dim: int, k: int, s: int,
                                                ("modern", True, "exact+geometry+ar"),
                                                ("modern", True, "exact+geometry+ar+rel"),
                                                ("modern", True, "exact+geometry+ar+cond"),
-                                               ("modern", True, "exact+cond")])
+                                               ("modern", True, "exact+cond"),
+                                               ("modern", True, "exact+geometry+ar+cond+srv")])
 def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool, values: str) -> None:
     sc = Scenario()
     obs_dim, k, s = observation_size(sc), sc.n_iotds, sc.n_servers
@@ -130,12 +133,13 @@ def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool, val
                       iotd_block=PER_IOTD + sc.n_uavs if shared else 0, server_values=values,
                       uav_geometry=geometry, uav_step=0.24,
                       discrete_actor="autoregressive" if ar else "factorised",
-                      continuous_actor=actor_c)
+                      continuous_actor=actor_c, server_search=2 if "srv" in flags else 0)
     seeds = (5, 6, 7)
     separate = [AdSac(obs_dim, k, s, a, cfg, seed=x) for x in seeds]
     batched = AdSac.seed_batched([AdSac(obs_dim, k, s, a, cfg, seed=x) for x in seeds])
     rng = np.random.default_rng(0)
-    buffers = [_random_buffer(rng, obs_dim, k, s, a, values == "exact") for _ in seeds]
+    buffers = [_random_buffer(rng, obs_dim, k, s, a, values == "exact", "srv" in flags)
+               for _ in seeds]
     obs = rng.standard_normal((6, obs_dim)).astype(np.float32)
     mask = np.ones((6, k, s), bool)
     acts = [ag.act(obs[2 * i: 2 * i + 2], mask[2 * i: 2 * i + 2]) for i, ag in enumerate(separate)]

@@ -83,6 +83,14 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   (:meth:`AdSac._power_loss`) and the critic's gradient no longer reaches the powers. A power
   acts within its slot only, so this one-slot value is exact, not a proxy (docs/agents.md,
   "Simulated power values").
+- Searched server targets (``server_search`` rounds > 0, off by default): for every stored
+  transition the training loop also improves the transition's server assignment by a local
+  search with the pure cost function (each round prices every one-task reassignment, the
+  powers taken, and takes the best that helps; ``heuristics.search_servers``), and the discrete
+  agent also fits the improved assignment by maximum likelihood, weight ``server_weight``
+  (:meth:`AdSac._server_loss`; autoregressive: each IoTD given the targets of those before it).
+  The exact server values teach each IoTD its best reply to the others' stored servers; the
+  search's target is a coordinated assignment several reassignments away.
 """
 
 from __future__ import annotations
@@ -194,6 +202,11 @@ class AdSacConfig:
     # IoTD of a one-slot lookahead with the pure cost function (offpolicy.power_target_table)
     power_values: str = "critic"
     power_weight: float = 1.0
+    # > 0: the discrete agent also fits, by maximum likelihood with weight server_weight, the
+    # assignment that this many rounds of a local search (heuristics.search_servers) reach from
+    # the stored servers (offpolicy.server_target_table)
+    server_search: int = 0
+    server_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.form not in ("modern", "paper"):
@@ -235,6 +248,7 @@ class AdSacConfig:
             "mpo_epsilon_c",
             "move_weight",
             "power_weight",
+            "server_weight",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be > 0")
@@ -251,6 +265,8 @@ class AdSacConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be in (0, 1]")
         if self.mpo_samples < 1:
             raise ValueError(f"mpo_samples={self.mpo_samples} must be at least 1")
+        if self.server_search < 0:
+            raise ValueError(f"server_search={self.server_search} must be >= 0 (0: off)")
         if self.decision_samples < 0:
             raise ValueError(f"decision_samples={self.decision_samples} must be >= 0 (0: the "
                              "mode)")
@@ -588,6 +604,11 @@ class AdSac:
         """Whether the training loop must store each transition's transmit-power targets."""
         return self.cfg.power_values == "simulated"
 
+    @property
+    def server_search_rounds(self) -> int:
+        """Rounds of the server search whose targets the loop must store (0: none)."""
+        return self.cfg.server_search
+
     def _make_optimizers(self) -> None:
         config = self.cfg
         self.opt_actor = torch.optim.Adam(
@@ -876,6 +897,10 @@ class AdSac:
             ).values.detach()
         alpha_dk = alpha_d if self.n_seeds == 1 else alpha_d.unsqueeze(-1)  # [rows, 1, 1]
         loss_d = self._mean((dd.probs * (alpha_dk * dd.log_probs - q_ks)).sum((-1, -2)))
+        if self.cfg.server_search > 0:
+            loss_s, metrics_s = self._server_loss(b)
+            loss_d = loss_d + loss_s
+            target_metrics.update(metrics_s)
         loss = loss_c + loss_d
         metrics: dict[str, Any] = {
             "loss/actor_continuous": self._metric(loss_c),
@@ -930,6 +955,23 @@ class AdSac:
                                      self.cfg.power_weight)
         return loss, {"loss/actor_powers": self._metric(loss),
                       "train/power_target_gap": self._metric(gap)}
+
+    def _server_loss(self, b: ReplayBatch) -> tuple[Tensor, dict[str, Any]]:
+        """``server_weight`` times the negative log-likelihood of the searched assignment, summed
+        over the IoTDs with a task (autoregressive: each given the targets before it); and the
+        share of those IoTDs whose target differs from the stored server."""
+        if b.server_targets is None:
+            raise ValueError("server_search > 0 needs server_targets in the batch (a "
+                             "ReplayBuffer built with server_targets=True)")
+        target = b.server_targets[..., 0].long()
+        used = b.server_targets[..., 1]
+        logp = self._dist_d(self.actor_d, b.obs, b.mask, target).log_prob(target)  # [B, K]
+        logp = torch.where(used > 0, logp, torch.zeros_like(logp))  # no task: any server
+        loss = self._mean(self.cfg.server_weight * -logp.sum(-1))
+        moved = self._mean((used * (target != b.action_d).float()).sum(-1)) / self._mean(
+            used.sum(-1)).clamp_min(1e-9)
+        return loss, {"loss/actor_servers": self._metric(loss),
+                      "train/server_target_moved": self._metric(moved)}
 
     def _target_nll(self, mean: Tensor, log_std: Tensor, target: Tensor, used: Tensor,
                     weight: float) -> tuple[Tensor, Tensor]:

@@ -54,9 +54,13 @@ class ReplayBatch(NamedTuple):
     # and the spread of the candidates' rewards (buffers built with ``power_targets=True``; see
     # ``heuristics.search_iotd_powers``)
     power_targets: Tensor | None = None
+    # float32 [B, K, 2]: per IoTD its server in a local search's improved assignment and whether
+    # it has a task (buffers built with ``server_targets=True``; see
+    # ``heuristics.search_servers``)
+    server_targets: Tensor | None = None
 
 
-_EXTRAS = ("server_rewards", "move_targets", "power_targets")
+_EXTRAS = ("server_rewards", "move_targets", "power_targets", "server_targets")
 """The optional per-transition fields, stored only by buffers built to store them."""
 
 
@@ -77,11 +81,13 @@ class ReplayBuffer:
             ``move_values="simulated"``).
         power_targets: also store a [K, 2] power target per transition
             (``add(power_targets=...)``), for AD-SAC ``power_values="simulated"``.
+        server_targets: also store a [K, 2] server target per transition
+            (``add(server_targets=...)``), for AD-SAC ``server_search > 0``.
     """
 
     def __init__(self, capacity: int, obs_dim: int, n_iotds: int, n_servers: int,
                  cont_dim: int, server_rewards: bool = False, move_targets: bool = False,
-                 power_targets: bool = False) -> None:
+                 power_targets: bool = False, server_targets: bool = False) -> None:
         if capacity < 1:
             raise ValueError(f"capacity={capacity} must be at least 1")
         if not 1 <= n_servers <= np.iinfo(np.int16).max:
@@ -106,6 +112,8 @@ class ReplayBuffer:
             self._data["move_targets"] = np.zeros((c, (cont_dim - k) // 2, 3), np.float32)
         if power_targets:
             self._data["power_targets"] = np.zeros((c, k, 2), np.float32)
+        if server_targets:
+            self._data["server_targets"] = np.zeros((c, k, 2), np.float32)
         self.pos = 0   # next row to write
         self.size = 0  # filled rows
 
@@ -128,6 +136,11 @@ class ReplayBuffer:
         return "power_targets" in self._data
 
     @property
+    def stores_server_targets(self) -> bool:
+        """Whether transitions carry the [K, 2] server targets."""
+        return "server_targets" in self._data
+
+    @property
     def nbytes_per_transition(self) -> int:
         """Bytes one transition occupies (the buffer holds ``capacity`` times this)."""
         return sum(a.nbytes for a in self._data.values()) // self.capacity
@@ -140,7 +153,8 @@ class ReplayBuffer:
             next_mask: ArrayLike, reward_k: ArrayLike | None = None,
             server_rewards: ArrayLike | None = None,
             move_targets: ArrayLike | None = None,
-            power_targets: ArrayLike | None = None) -> None:
+            power_targets: ArrayLike | None = None,
+            server_targets: ArrayLike | None = None) -> None:
         """Store B transitions at once (a leading batch dimension on every argument).
 
         ``reward_k`` [B, K] is each task's share of the reward (the environment's
@@ -152,7 +166,8 @@ class ReplayBuffer:
 
         ``server_rewards`` [B, K, S] is required by, and only accepted by, a buffer built with
         ``server_rewards=True``; likewise ``move_targets`` [B, M, 3] with ``move_targets=True``
-        and ``power_targets`` [B, K, 2] with ``power_targets=True``.
+        ``power_targets`` [B, K, 2] with ``power_targets=True`` and ``server_targets`` [B, K, 2]
+        with ``server_targets=True``.
         """
         if reward_k is None:
             reward_k = np.repeat(_np(reward)[..., None] / self.n_iotds, self.n_iotds, axis=-1)
@@ -160,7 +175,7 @@ class ReplayBuffer:
                 "next_obs": next_obs, "terminated": terminated, "mask": mask,
                 "next_mask": next_mask, "reward_k": reward_k}
         extras = {"server_rewards": server_rewards, "move_targets": move_targets,
-                  "power_targets": power_targets}
+                  "power_targets": power_targets, "server_targets": server_targets}
         for key in _EXTRAS:
             value, stored = extras[key], key in self._data
             if (value is not None) != stored:

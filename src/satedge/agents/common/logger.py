@@ -53,6 +53,10 @@ METRIC_NAMES: dict[str, str] = {
                          "powers (part of loss/actor_continuous)",
     "train/power_target_gap": "AD-SAC power_values='simulated': distance from the policy's mode "
                               "power to the lookahead's best, per IoTD ([-1, 1] units)",
+    "loss/actor_servers": "AD-SAC server_search > 0: NLL of the local search's server "
+                          "assignment (part of loss/actor_discrete)",
+    "train/server_target_moved": "AD-SAC server_search > 0: share of the IoTDs with a task whose "
+                                 "searched server differs from the stored one",
     # MPO fusion step
     "mpo/eta": "E-step temperature eta",
     "mpo/kl_discrete": "achieved M-step KL(pi_old_d || pi_d), nats",

@@ -28,6 +28,7 @@ from satedge.agents.common.rundir import RunDir
 from satedge.agents.common.seedbatch import stack_state
 from satedge.agents.heuristics import (
     search_iotd_powers,
+    search_servers,
     search_uav_moves,
     uniform_feasible_servers,
 )
@@ -201,6 +202,19 @@ def power_target_table(env: MllmOffloadVectorEnv, state: SlotState,
     return np.stack([best, spread], -1).astype(np.float32)
 
 
+def server_target_table(env: MllmOffloadVectorEnv, state: SlotState, action: AgentAction,
+                        rounds: int) -> NDArray[np.float32]:
+    """[B, K, 2] per IoTD its server after :func:`~satedge.agents.heuristics.search_servers`
+    improves ``action``'s assignment at ``state`` (at most ``rounds`` one-task reassignments
+    priced by the pure cost function, the action's powers kept) and whether it has a task (1.0)
+    or not (0.0): what AD-SAC's discrete agent fits with ``server_search > 0``."""
+    sc = env.scenario
+    server, power, _ = env.decode(to_env_action(action, sc.n_iotds, sc.n_uavs))
+    best, _ = search_servers(env.network, state, server, power, rounds)
+    has_task = state.tasks.active & state.mask.any(-1)
+    return np.stack([best, has_task], -1).astype(np.float32)
+
+
 def _rewards_of(env: MllmOffloadVectorEnv, state: SlotState, a_d: NDArray[np.int64],
                 continuous: NDArray[np.float32]) -> tuple[NDArray[np.float64],
                                                           NDArray[np.float64]]:
@@ -309,8 +323,9 @@ def train_off_policy_seeds(
     tables = bool(getattr(agent, "needs_server_rewards", False))
     targets = bool(getattr(agent, "needs_move_targets", False))
     powers = bool(getattr(agent, "needs_power_targets", False))
+    search = int(getattr(agent, "server_search_rounds", 0))
     buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont, tables,
-                            targets, powers) for _ in runs]
+                            targets, powers, search > 0) for _ in runs]
     rngs = [run.seeds.buffer for run in runs]
     counters = {"episodes": 0, "env_steps": 0, "updates": 0}
     obs, info = env.reset(seed=[s for run in runs for s in spawn_seeds(run.seeds.env, n)])
@@ -334,7 +349,7 @@ def train_off_policy_seeds(
                 action = explore_moves(action, sc.n_iotds, cfg.move_exploration, rngs, blocks)
         next_obs, reward, trunc, infos = collect(env, obs, mask, action, buffers, rngs,
                                                  cfg.unavailable_samples,
-                                                 cfg.counterfactual_samples)
+                                                 cfg.counterfactual_samples, search)
         done_info = infos.get("final_info", infos)
         for acc, rows in zip(stats, blocks, strict=True):
             _episode_stats(done_info, acc, rows)
@@ -399,6 +414,7 @@ def collect(
     rngs: Sequence[np.random.Generator],
     unavailable_samples: bool,
     counterfactual: int = 0,
+    server_search: int = 0,
 ) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
     """One environment step of the loop: step ``env`` with ``action`` (taken at ``obs``,
     ``mask``), store each seed's transitions (and unavailable-action samples and
@@ -407,7 +423,9 @@ def collect(
     :func:`server_reward_table` when the buffers store it. Returns (next observation, reward,
     truncated, infos) of ``env.step``. Copies share the transition's :func:`move_target_table`
     and :func:`power_target_table` (when stored), searched with the transition's own servers
-    (their continuous part is the same)."""
+    (their continuous part is the same), and its :func:`server_target_table` (``server_search``
+    rounds from the transition's servers; when stored): an improved assignment for the same
+    state."""
     state = env.state
     assert state is not None
     sc = env.scenario
@@ -423,6 +441,11 @@ def collect(
              else None)
     powers = (power_target_table(env, state, action) if buffers[0].stores_power_targets
               else None)
+    if buffers[0].stores_server_targets and server_search < 1:
+        raise ValueError(f"server_search={server_search}: buffers that store server targets "
+                         "need at least one round of the search")
+    servers = (server_target_table(env, state, action, server_search)
+               if buffers[0].stores_server_targets else None)
     next_obs, reward, term, trunc, infos = env.step(to_env_action(action, sc.n_iotds, sc.n_uavs))
     done_info = infos.get("final_info", infos)
     real_next = infos["final_obs"] if "final_obs" in infos else next_obs
@@ -432,7 +455,8 @@ def collect(
                    real_next[rows], term[rows], mask[rows], next_mask[rows],
                    done_info["reward_per_task"][rows], None if own is None else own[rows],
                    None if moves is None else moves[rows],
-                   None if powers is None else powers[rows])
+                   None if powers is None else powers[rows],
+                   None if servers is None else servers[rows])
     samplers = [unavailable_action_samples] if unavailable_samples else []
     for sampler in samplers + [counterfactual_samples] * counterfactual:
         has, a_d, r_u, r_uk = sampler(env, state, action, rngs)
@@ -444,7 +468,8 @@ def collect(
                            term[h], mask[h], next_mask[h], r_uk[h],
                            None if copies is None else copies[h],
                            None if moves is None else moves[h],
-                           None if powers is None else powers[h])
+                           None if powers is None else powers[h],
+                           None if servers is None else servers[h])
     return next_obs, reward, trunc, infos
 
 
