@@ -1,15 +1,35 @@
-"""Shared helpers for the tests of AD-SAC's simulated move and power values: a random replay
-batch carrying search targets, a small agent, the gradient of an actor's output layer and the
-mode an agent fits to targets alone."""
+"""Shared helpers for the tests of AD-SAC's simulated move, power and server targets: a reset
+batch of environments, random feasible servers, a random replay batch carrying search targets, a
+small agent, the gradient of an actor's output layer and the mode an agent fits to targets
+alone."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from satedge.agents.adsac import AdSac, AdSacConfig
-from satedge.agents.common.buffers import ReplayBatch
+from satedge.agents.common.buffers import ReplayBatch, ReplayBuffer
+from satedge.envs.vector import MllmOffloadVectorEnv
+from satedge.sim.scenario import Scenario
+from satedge.sim.state import SlotState
+
+
+def reset_state(sc: Scenario, seed: int = 1, n: int = 4) -> tuple[MllmOffloadVectorEnv, SlotState]:
+    """``n`` environments of ``sc`` reset with ``seed``, and their state."""
+    env = MllmOffloadVectorEnv(n, sc)
+    env.reset(seed=seed)
+    assert env.state is not None
+    return env, env.state
+
+
+def feasible_servers(state: SlotState, rng: np.random.Generator) -> np.ndarray:
+    """[B, K] a random feasible server per IoTD."""
+    return np.argmax(state.mask * rng.random(state.mask.shape), axis=-1)
 
 
 def target_batch(n: int, obs_dim: int, k: int, s: int, a: int,
@@ -49,3 +69,25 @@ def fit_mode(agent: AdSac, batch: ReplayBatch, updates: int = 300) -> np.ndarray
         idx = torch.randint(0, n, (64,), generator=rng)
         agent.update(ReplayBatch(*(None if x is None else x[idx] for x in b)))
     return agent.act(b.obs.numpy(), b.mask.numpy(), deterministic=True).continuous
+
+
+def check_stored_targets(buf: ReplayBuffer, key: str, want: np.ndarray,
+                         fresh: Callable[[], ReplayBuffer], rng: np.random.Generator) -> None:
+    """After one ``collect`` of 4 transitions (with unavailable-action copies) into ``buf``: the
+    first 4 rows hold ``want`` under ``key``, every copy holds its transition's targets (matched
+    by the continuous action), a sample carries them, ``fresh()`` restores them from the state
+    dict, and adding a row without them raises."""
+    data = buf.state_dict()
+    np.testing.assert_array_equal(data[key][:4], want)
+    assert len(buf) > 4
+    for row in range(4, len(buf)):
+        src = int(np.flatnonzero((data["action_c"][:4] == data["action_c"][row]).all(-1))[0])
+        np.testing.assert_array_equal(data[key][row], want[src])
+    assert getattr(buf.sample(8, rng), key) is not None
+    restored = fresh()
+    restored.load_state_dict(data)
+    np.testing.assert_array_equal(restored.state_dict()[key], data[key])
+    with pytest.raises(ValueError, match=key):
+        buf.add(data["obs"][:1], data["action_d"][:1], data["action_c"][:1],
+                data["reward"][:1], data["next_obs"][:1], data["terminated"][:1],
+                data["mask"][:1], data["next_mask"][:1])

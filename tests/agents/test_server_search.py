@@ -20,23 +20,18 @@ from satedge.envs.encoding import reward as env_reward
 from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.sim.scenario import Scenario
 from satedge.sim.state import SlotState
-from tests.agents.target_batches import small_adsac, target_batch
+from tests.agents.target_batches import (
+    check_stored_targets,
+    feasible_servers,
+    reset_state,
+    small_adsac,
+    target_batch,
+)
 from tests.agents.train_resume import check_registered_as, check_resume_and_identity
 
 SC = Scenario()
 K, M, S = SC.n_iotds, SC.n_uavs, SC.n_servers
 A = K + 2 * M
-
-
-def _state(seed: int = 1, n: int = 6) -> tuple[MllmOffloadVectorEnv, SlotState]:
-    env = MllmOffloadVectorEnv(n, SC)
-    env.reset(seed=seed)
-    assert env.state is not None
-    return env, env.state
-
-
-def _feasible_servers(state: SlotState, rng: np.random.Generator) -> np.ndarray:
-    return np.argmax(state.mask * rng.random(state.mask.shape), axis=-1)
 
 
 def _reward(env: MllmOffloadVectorEnv, state: SlotState, server: np.ndarray,
@@ -58,9 +53,9 @@ def _single_moves(env: MllmOffloadVectorEnv, state: SlotState, server: np.ndarra
 
 
 def test_search_reaches_a_local_optimum_and_never_costs_more() -> None:
-    env, state = _state(3)
+    env, state = reset_state(SC, 3, 6)
     rng = np.random.default_rng(4)
-    server = _feasible_servers(state, rng)
+    server = feasible_servers(state, rng)
     watts = np.full((state.batch_size, K), SC.iotd.power_max_w)
     before = _reward(env, state, server, watts)
     best, gain = search_servers(env.network, state, server, watts, rounds=50)
@@ -76,9 +71,9 @@ def test_search_reaches_a_local_optimum_and_never_costs_more() -> None:
 
 
 def test_one_round_takes_the_best_single_reassignment() -> None:
-    env, state = _state(5)
+    env, state = reset_state(SC, 5, 6)
     rng = np.random.default_rng(1)
-    server = _feasible_servers(state, rng)
+    server = feasible_servers(state, rng)
     watts = np.full((state.batch_size, K), SC.iotd.power_min_w)
     best, gain = search_servers(env.network, state, server, watts, rounds=1)
     before = _reward(env, state, server, watts)
@@ -92,7 +87,7 @@ def test_one_round_takes_the_best_single_reassignment() -> None:
 
 
 def test_greedys_assignment_is_improved_or_kept() -> None:
-    env, state = _state(6, 8)
+    env, state = reset_state(SC, 6, 8)
     act = GreedyPolicy().act(env.network, state, np.random.default_rng(0))
     server, watts, _ = env.decode(act)
     best, gain = search_servers(env.network, state, server, watts)
@@ -101,10 +96,10 @@ def test_greedys_assignment_is_improved_or_kept() -> None:
 
 
 def test_loop_stores_the_server_targets_of_each_transition() -> None:
-    env, state = _state(2, 4)
+    env, state = reset_state(SC, 2, 4)
     rng = np.random.default_rng(2)
     mask = state.mask
-    action = AgentAction(_feasible_servers(state, rng),
+    action = AgentAction(feasible_servers(state, rng),
                          rng.uniform(-1, 1, (4, A)).astype(np.float32))
     want = server_target_table(env, state, action, 3)
     assert want.shape == (4, K, 2) and want.dtype == np.float32
@@ -119,22 +114,9 @@ def test_loop_stores_the_server_targets_of_each_transition() -> None:
     with pytest.raises(ValueError, match="server_search=0"):
         collect(env, env.observe(), mask, action, [buf], [rng], True)
     collect(env, env.observe(), mask, action, [buf], [rng], True, server_search=3)
-    data = buf.state_dict()
-    np.testing.assert_array_equal(data["server_targets"][:4], want)
-    assert len(buf) > 4  # the unavailable-action copies share their transition's targets
-    for row in range(4, len(buf)):
-        src = int(np.flatnonzero((data["action_c"][:4] == data["action_c"][row]).all(-1))[0])
-        np.testing.assert_array_equal(data["server_targets"][row], want[src])
-    batch = buf.sample(8, rng)
-    assert batch.server_targets is not None and batch.power_targets is None
-    restored = ReplayBuffer(50, observation_size(SC), K, S, A, server_targets=True)
-    restored.load_state_dict(data)
-    np.testing.assert_array_equal(restored.state_dict()["server_targets"], data["server_targets"])
-    with pytest.raises(ValueError, match="server_targets"):
-        buf.add(data["obs"][:1], data["action_d"][:1], data["action_c"][:1],
-                data["reward"][:1], data["next_obs"][:1], data["terminated"][:1],
-                data["mask"][:1], data["next_mask"][:1])
-
+    check_stored_targets(buf, "server_targets", want, lambda: ReplayBuffer(
+        50, observation_size(SC), K, S, A, server_targets=True), rng)
+    assert buf.sample(8, rng).power_targets is None
 
 OBS_DIM = 6
 

@@ -28,7 +28,13 @@ from satedge.sim import channels
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.scenario import Scenario
 from satedge.sim.state import SlotState
-from tests.agents.target_batches import fit_mode, last_linear_grad, small_adsac, target_batch
+from tests.agents.target_batches import (
+    fit_mode,
+    last_linear_grad,
+    reset_state,
+    small_adsac,
+    target_batch,
+)
 from tests.agents.train_resume import check_registered_as, check_resume_and_identity
 
 SC = Scenario()
@@ -37,10 +43,7 @@ STEP = SC.uav.speed_max_m_s * SC.slot_s
 
 
 def _state(seed: int = 1, n: int = 4) -> tuple[MllmOffloadVectorEnv, SlotState]:
-    env = MllmOffloadVectorEnv(n, SC)
-    env.reset(seed=seed)
-    assert env.state is not None
-    return env, env.state
+    return reset_state(SC, seed, n)
 
 
 def _large(sc: Scenario, horizontal: np.ndarray) -> np.ndarray:

@@ -20,7 +20,15 @@ from satedge.envs.encoding import reward as env_reward
 from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.sim.scenario import Scenario
 from satedge.sim.state import SlotState
-from tests.agents.target_batches import fit_mode, last_linear_grad, small_adsac, target_batch
+from tests.agents.target_batches import (
+    check_stored_targets,
+    feasible_servers,
+    fit_mode,
+    last_linear_grad,
+    reset_state,
+    small_adsac,
+    target_batch,
+)
 from tests.agents.train_resume import check_registered_as, check_resume_and_identity
 
 SC = Scenario()
@@ -29,14 +37,7 @@ A = K + 2 * M
 
 
 def _state(seed: int = 1, n: int = 4) -> tuple[MllmOffloadVectorEnv, SlotState]:
-    env = MllmOffloadVectorEnv(n, SC)
-    env.reset(seed=seed)
-    assert env.state is not None
-    return env, env.state
-
-
-def _feasible_servers(state: SlotState, rng: np.random.Generator) -> np.ndarray:
-    return np.argmax(state.mask * rng.random(state.mask.shape), axis=-1)
+    return reset_state(SC, seed, n)
 
 
 def test_power_watts_is_the_decoders_mapping() -> None:
@@ -53,7 +54,7 @@ def test_search_prices_every_candidate_like_the_cost_function() -> None:
     env, state = _state(3)
     net = env.network
     rng = np.random.default_rng(4)
-    server = _feasible_servers(state, rng)
+    server = feasible_servers(state, rng)
     given = rng.uniform(-1, 1, (state.batch_size, K))
     best, gain, spread = search_iotd_powers(net, state, server, given)
     assert best.shape == gain.shape == spread.shape == (4, K)
@@ -91,7 +92,7 @@ def test_loop_stores_the_power_targets_of_each_transition() -> None:
     env, state = _state(2)
     rng = np.random.default_rng(2)
     mask = state.mask
-    action = AgentAction(_feasible_servers(state, rng),
+    action = AgentAction(feasible_servers(state, rng),
                          rng.uniform(-1, 1, (4, A)).astype(np.float32))
     want = power_target_table(env, state, action)
     assert want.shape == (4, K, 2) and want.dtype == np.float32
@@ -104,28 +105,15 @@ def test_loop_stores_the_power_targets_of_each_transition() -> None:
     plain = ReplayBuffer(50, observation_size(SC), K, S, A)
     assert buf.nbytes_per_transition == plain.nbytes_per_transition + 4 * 2 * K
     collect(env, env.observe(), mask, action, [buf], [rng], True)
+    check_stored_targets(buf, "power_targets", want, lambda: ReplayBuffer(
+        50, observation_size(SC), K, S, A, power_targets=True), rng)
+    assert buf.sample(8, rng).move_targets is None
     data = buf.state_dict()
-    np.testing.assert_array_equal(data["power_targets"][:4], want)
-    # the unavailable-action copies keep their transition's continuous action and targets
-    assert len(buf) > 4
-    for row in range(4, len(buf)):
-        src = int(np.flatnonzero((data["action_c"][:4] == data["action_c"][row]).all(-1))[0])
-        np.testing.assert_array_equal(data["power_targets"][row], want[src])
-    batch = buf.sample(8, rng)
-    assert batch.power_targets is not None and batch.move_targets is None
-    restored = ReplayBuffer(50, observation_size(SC), K, S, A, power_targets=True)
-    restored.load_state_dict(data)
-    np.testing.assert_array_equal(restored.state_dict()["power_targets"], data["power_targets"])
     with pytest.raises(ValueError, match="power_targets"):
         plain.add(data["obs"][:1], data["action_d"][:1], data["action_c"][:1],
                   data["reward"][:1], data["next_obs"][:1], data["terminated"][:1],
                   data["mask"][:1], data["next_mask"][:1],
                   power_targets=data["power_targets"][:1])
-    with pytest.raises(ValueError, match="power_targets"):
-        buf.add(data["obs"][:1], data["action_d"][:1], data["action_c"][:1],
-                data["reward"][:1], data["next_obs"][:1], data["terminated"][:1],
-                data["mask"][:1], data["next_mask"][:1])
-
 
 OBS_DIM = 6
 
