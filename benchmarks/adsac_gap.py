@@ -130,7 +130,7 @@ def swap(part: str, greedy: GreedyPolicy) -> Callable[..., Action]:
         if "power" in part:
             action["power"] = g["power"]
         if part == "uav":
-            action["uav"] = GreedyPolicy._uav_moves(network, state, servers[0])
+            action["uav"] = GreedyPolicy.uav_moves(network, state, servers[0])
         return action
     return pick
 

@@ -124,6 +124,61 @@ def test_search_prices_every_candidate_like_the_cost_function() -> None:
     assert (best[:, 0, 0] > 0.3).all()
 
 
+def test_an_extra_candidate_per_uav_is_priced_after_the_fixed_ones() -> None:
+    """``extra`` (here greedy's centroid moves) is one more candidate per UAV, priced like the
+    fixed ones; without it the result is the plain search's."""
+    env, state = _state(3)
+    net = env.network
+    state, server, power = _all_on_uav0(state, net)
+    given = np.zeros((state.batch_size, M, 2))
+    hover = np.zeros((1, 2))
+    centroid = GreedyPolicy.uav_moves(net, state, server)
+    best, gain, _ = search_uav_moves(net, state, server, power, given, hover, extra=centroid)
+    plain, plain_gain, _ = search_uav_moves(net, state, server, power, given, hover)
+    np.testing.assert_array_equal(plain, given)  # hover only: nothing to gain
+    assert (plain_gain == 0).all()
+    # UAV 0 serves everything: its centroid move is priced like any other move
+    for b in range(state.batch_size):
+        values = []
+        for cand in (given[b, 0], centroid[b, 0]):
+            moves = given[b].copy()
+            moves[0] = cand
+            xy = net.moved_uav_xy(state.uav_xy_m[b:b + 1], moves[None] * STEP)
+            st = net.with_uav_positions(state.take([b]), xy)
+            values.append(env_reward(SC, net.cost(st, server[b:b + 1], power[b:b + 1]))[0])
+        np.testing.assert_allclose(gain[b, 0], max(values[1] - values[0], 0.0), atol=1e-12)
+        np.testing.assert_allclose(best[b, 0], centroid[b, 0] if values[1] > values[0]
+                                   else given[b, 0])
+    assert (gain[:, 0] > 0).sum() >= 2  # it wins where UAV 0 is far from its IoTDs
+
+
+def test_the_loop_adds_the_centroid_candidate_only_when_asked() -> None:
+    env, state = _state(4)
+    rng = np.random.default_rng(3)
+    action = AgentAction(np.argmax(state.mask * rng.random(state.mask.shape), axis=-1),
+                         rng.uniform(-1, 1, (4, K + 2 * M)).astype(np.float32))
+    server, power, _ = env.decode(to_env_action(action, K, M))
+    moves = action.continuous[:, K:].reshape(-1, M, 2)
+    with_c = move_target_table(env, state, action, centroid=True)
+    best, _, _ = search_uav_moves(env.network, state, server, power, moves,
+                                  extra=GreedyPolicy.uav_moves(env.network, state, server))
+    np.testing.assert_allclose(with_c[..., :2], best, rtol=1e-6)
+    plain = move_target_table(env, state, action)
+    ref, _, _ = search_uav_moves(env.network, state, server, power, moves)
+    np.testing.assert_allclose(plain[..., :2], ref, rtol=1e-6)
+    with pytest.raises(ValueError, match="move_centroid"):
+        AdSacConfig(move_centroid=True)
+
+
+def test_the_registered_centroid_combination(tmp_path: Path) -> None:
+    agent = check_registered_as(tmp_path, "adsac-exact-geo-ar-search-cond-pow-srv-ctr",
+                                "adsac-exact-geo-ar-search-cond-pow-srv", {"move_centroid": True})
+    assert isinstance(agent, AdSac) and agent.move_centroid_candidate
+    assert not check_registered_as(tmp_path / "plain", "adsac-exact-geo-ar-search-cond-pow-srv",
+                                   "adsac-exact-geo-ar-search-cond-pow",
+                                   {"server_search": 8}).move_centroid_candidate
+
+
 def test_move_search_policy_keeps_the_base_action_but_the_moves() -> None:
     env, state = _state(5)
     base = GreedyPolicy().act(env.network, state, np.random.default_rng(0))

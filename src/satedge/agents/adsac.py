@@ -91,6 +91,10 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   (:meth:`AdSac._server_loss`; autoregressive: each IoTD given the targets of those before it).
   The exact server values teach each IoTD its best reply to the others' stored servers; the
   search's target is a coordinated assignment several reassignments away.
+- Centroid move candidate (``move_centroid``, off by default; with simulated move values): the
+  move search also prices each UAV's greedy move for the stored servers, toward the centroid of
+  the IoTDs it serves (``GreedyPolicy.uav_moves``), a target that is a simple function of what
+  the conditioned actor sees.
 """
 
 from __future__ import annotations
@@ -197,6 +201,9 @@ class AdSacConfig:
     # and the critic's gradient does not reach the moves
     move_values: str = "critic"
     move_weight: float = 1.0
+    # with move_values="simulated": each UAV's greedy move for the stored servers (toward the
+    # centroid of the IoTDs it serves) is one more candidate of the lookahead
+    move_centroid: bool = False
     # "critic": the continuous agent's powers maximise the learned critic (the paper);
     # "simulated": they fit, by maximum likelihood with weight power_weight, the best power per
     # IoTD of a one-slot lookahead with the pure cost function (offpolicy.power_target_table)
@@ -265,6 +272,9 @@ class AdSacConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be in (0, 1]")
         if self.mpo_samples < 1:
             raise ValueError(f"mpo_samples={self.mpo_samples} must be at least 1")
+        if self.move_centroid and self.move_values != "simulated":
+            raise ValueError("move_centroid adds a candidate to the simulated move search; it "
+                             f"needs move_values='simulated', got {self.move_values!r}")
         if self.server_search < 0:
             raise ValueError(f"server_search={self.server_search} must be >= 0 (0: off)")
         if self.decision_samples < 0:
@@ -603,6 +613,11 @@ class AdSac:
     def needs_power_targets(self) -> bool:
         """Whether the training loop must store each transition's transmit-power targets."""
         return self.cfg.power_values == "simulated"
+
+    @property
+    def move_centroid_candidate(self) -> bool:
+        """Whether the loop's move search also prices each UAV's greedy centroid move."""
+        return self.cfg.move_centroid
 
     @property
     def server_search_rounds(self) -> int:

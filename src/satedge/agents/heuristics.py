@@ -108,10 +108,10 @@ class GreedyPolicy:
             server[rows, col] = alt_server[best]
             power[rows, col] = alt_power[best]
             placed[rows, col] = True
-        return {"offload": server, "power": power, "uav": self._uav_moves(network, state, server)}
+        return {"offload": server, "power": power, "uav": self.uav_moves(network, state, server)}
 
     @staticmethod
-    def _uav_moves(network: EdgeNetwork, state: SlotState,
+    def uav_moves(network: EdgeNetwork, state: SlotState,
                    server: NDArray[np.int64]) -> NDArray[np.float64]:
         sc = network.scenario
         m = sc.n_uavs
@@ -143,6 +143,7 @@ MOVE_CANDIDATES = move_candidates()
 def search_uav_moves(network: EdgeNetwork, state: SlotState, server: NDArray[np.int64],
                      power_w: NDArray[np.float64], moves: NDArray[np.floating],
                      candidates: NDArray[np.float64] = MOVE_CANDIDATES,
+                     extra: NDArray[np.floating] | None = None,
                      ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """A one-slot lookahead over each UAV's move with the simulator's pure cost function.
 
@@ -155,6 +156,8 @@ def search_uav_moves(network: EdgeNetwork, state: SlotState, server: NDArray[np.
 
     Args:
         moves: [B, M, 2] the moves in the action's [-1, 1]^2 units.
+        extra: [B, M, 2] one more candidate per UAV (e.g. :meth:`GreedyPolicy.uav_moves`, the
+            centroid of the IoTDs it serves), priced after the fixed ``candidates``.
     Returns:
         (best [B, M, 2] the best move per UAV, the given one on ties; gain [B, M] its reward
         above the given move's, >= 0; spread [B, M] best minus worst reward, 0 where the
@@ -165,6 +168,8 @@ def search_uav_moves(network: EdgeNetwork, state: SlotState, server: NDArray[np.
     given = np.asarray(moves, dtype=np.float64)
     cands = np.concatenate([given[:, :, None], np.broadcast_to(
         candidates, (b, m, *candidates.shape))], axis=2)  # [B, M, N, 2], the given move first
+    if extra is not None:
+        cands = np.concatenate([cands, np.asarray(extra, np.float64)[:, :, None]], axis=2)
     n = cands.shape[2]
     step = sc.uav.speed_max_m_s * sc.slot_s
     base = network.moved_uav_xy(state.uav_xy_m, np.clip(given, -1.0, 1.0) * step)  # [B, M, 2]

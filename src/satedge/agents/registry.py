@@ -104,6 +104,11 @@ def _specs() -> dict[str, AlgorithmSpec]:
                "power_values": "simulated", "server_search": 8},
               "adsac-exact-geo-ar-search-cond-pow whose discrete actor also fits the assignment "
               "a local search with the simulator's cost function reaches from its own servers"),
+        adsac("adsac-exact-geo-ar-search-cond-pow-srv-ctr",
+              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
+               "power_values": "simulated", "server_search": 8, "move_centroid": True},
+              "adsac-exact-geo-ar-search-cond-pow-srv whose move search also prices each UAV's "
+              "greedy move toward the centroid of the IoTDs it serves"),
         adsac("adsac-paper", {"form": "paper"}, "AD-SAC in the paper's four-network form"),
     ]
     return {
@@ -163,8 +168,9 @@ ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact
               "adsac-exact-geo-ar", "adsac-exact-geo-ar-rel", "adsac-exact-geo-ar-shaped",
               "adsac-exact-geo-ar-search", "adsac-exact-geo-ar-search-rel",
               "adsac-exact-geo-ar-search-rel-pow", "adsac-exact-geo-ar-search-cond-pow",
-              "adsac-exact-geo-ar-search-cond-pow-srv", "adsac-d", "adsac-c", "d3qn", "ddpg", "ppo",
-              "hybrid-ppo")
+              "adsac-exact-geo-ar-search-cond-pow-srv",
+              "adsac-exact-geo-ar-search-cond-pow-srv-ctr", "adsac-d", "adsac-c", "d3qn", "ddpg",
+              "ppo", "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:

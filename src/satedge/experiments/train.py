@@ -66,6 +66,7 @@ _LATER_AGENT_SETTINGS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "move_values": ("critic", ("move_weight",)),
     "power_values": ("critic", ("power_weight",)),
     "server_search": (0, ("server_weight",)),
+    "move_centroid": (False, ()),
 }
 """Agent settings added after the first releases: at this default the setting stays out of a
 run's identity, and so do the keys beside it once every setting that reads them is at its

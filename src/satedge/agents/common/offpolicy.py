@@ -27,6 +27,7 @@ from satedge.agents.common.protocol import Agent, AgentAction, to_env_action
 from satedge.agents.common.rundir import RunDir
 from satedge.agents.common.seedbatch import stack_state
 from satedge.agents.heuristics import (
+    GreedyPolicy,
     search_iotd_powers,
     search_servers,
     search_uav_moves,
@@ -175,16 +176,19 @@ def server_reward_table(env: MllmOffloadVectorEnv, state: SlotState, a_d: NDArra
 
 
 def move_target_table(env: MllmOffloadVectorEnv, state: SlotState,
-                      action: AgentAction) -> NDArray[np.float32]:
+                      action: AgentAction, centroid: bool = False) -> NDArray[np.float32]:
     """[B, M, 3] per UAV the best move of :func:`~satedge.agents.heuristics.search_uav_moves`
     for ``action`` at ``state`` (x, y in [-1, 1]; the action's own move on ties) and the spread
     of the candidates' rewards (0 where the UAV's position does not matter to the action): what
-    AD-SAC's continuous agent trains its UAV moves on with ``move_values="simulated"``."""
+    AD-SAC's continuous agent trains its UAV moves on with ``move_values="simulated"``. With
+    ``centroid``, each UAV's greedy move for the action's servers (toward the centroid of the
+    IoTDs it serves) is a candidate too."""
     sc = env.scenario
     k, m = sc.n_iotds, sc.n_uavs
     server, power, _ = env.decode(to_env_action(action, k, m))
     moves = action.continuous[:, k:].reshape(-1, m, 2)
-    best, _, spread = search_uav_moves(env.network, state, server, power, moves)
+    extra = GreedyPolicy.uav_moves(env.network, state, server) if centroid else None
+    best, _, spread = search_uav_moves(env.network, state, server, power, moves, extra=extra)
     return np.concatenate([best, spread[..., None]], -1).astype(np.float32)
 
 
@@ -324,6 +328,7 @@ def train_off_policy_seeds(
     targets = bool(getattr(agent, "needs_move_targets", False))
     powers = bool(getattr(agent, "needs_power_targets", False))
     search = int(getattr(agent, "server_search_rounds", 0))
+    centroid = bool(getattr(agent, "move_centroid_candidate", False))
     buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont, tables,
                             targets, powers, search > 0) for _ in runs]
     rngs = [run.seeds.buffer for run in runs]
@@ -349,7 +354,8 @@ def train_off_policy_seeds(
                 action = explore_moves(action, sc.n_iotds, cfg.move_exploration, rngs, blocks)
         next_obs, reward, trunc, infos = collect(env, obs, mask, action, buffers, rngs,
                                                  cfg.unavailable_samples,
-                                                 cfg.counterfactual_samples, search)
+                                                 cfg.counterfactual_samples, search,
+                                                 centroid)
         done_info = infos.get("final_info", infos)
         for acc, rows in zip(stats, blocks, strict=True):
             _episode_stats(done_info, acc, rows)
@@ -415,6 +421,7 @@ def collect(
     unavailable_samples: bool,
     counterfactual: int = 0,
     server_search: int = 0,
+    move_centroid: bool = False,
 ) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
     """One environment step of the loop: step ``env`` with ``action`` (taken at ``obs``,
     ``mask``), store each seed's transitions (and unavailable-action samples and
@@ -437,8 +444,8 @@ def collect(
         return server_reward_table(env, state, a_d, action.continuous) if with_tables else None
 
     own = table(action.discrete)  # before the step: the state is the one acted on
-    moves = (move_target_table(env, state, action) if buffers[0].stores_move_targets
-             else None)
+    moves = (move_target_table(env, state, action, move_centroid)
+             if buffers[0].stores_move_targets else None)
     powers = (power_target_table(env, state, action) if buffers[0].stores_power_targets
               else None)
     if buffers[0].stores_server_targets and server_search < 1:
