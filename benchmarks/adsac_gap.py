@@ -28,8 +28,10 @@ own first evaluation seed and episodes (the protocol of the run's final evaluati
   the run's own UAV moves;
 - ``+ k-means UAV moves`` (probe): the run's servers and powers with the optimiser's UAV rule
   (toward weighted k-means centres of the IoTDs' expected requests);
-- ``greedy``: the heuristic itself; ``greedy with k-means UAV moves`` (probe); ``optimiser``:
-  the per-slot optimiser (``satedge evaluate --policy optimizer``).
+- ``greedy``: the heuristic itself; ``greedy with k-means UAV moves`` (probe); ``greedy with cost
+  local search`` (probe: greedy's servers improved by the same search as ``cost local search from
+  the mode``, the fair counterpart of that row); ``optimiser``: the per-slot optimiser
+  (``satedge evaluate --policy optimizer``).
 
 ``--rows`` keeps only the rows whose name contains one of the given strings.
 
@@ -190,12 +192,12 @@ def by_cost(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: n
 def local_search(rounds: int) -> Callable[..., Action]:
     """The mode's servers improved by :func:`search_servers` (one-task reassignments priced by the
     exact one-slot cost, the mode's powers and moves kept; a probe)."""
+    change = searched_part(rounds)
+
     def pick(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: np.ndarray,
              obs: torch.Tensor) -> Action:
         action = env_action(network.scenario, servers[0], cont)
-        server, watts, _ = ActionDecoder(network.scenario)(action, state.batch_size)
-        best, _ = search_servers(network, state, server, watts, rounds)
-        return {**action, "offload": best}
+        return {**action, **change(network, state, action)}
     return pick
 
 
@@ -207,15 +209,30 @@ def kmeans_moves(network: EdgeNetwork, state: SlotState, servers: np.ndarray, co
     return {**action, "uav": uav_moves(network, state, OptimizerConfig().kmeans_iterations)}
 
 
-class GreedyKmeans:
-    """Greedy's servers and powers with the per-slot optimiser's k-means UAV rule (a probe)."""
+class GreedyWith:
+    """Greedy's action with the parts ``change(network, state, action)`` returns put in its place
+    (a probe)."""
 
-    def __init__(self, greedy: GreedyPolicy) -> None:
-        self.greedy = greedy
+    def __init__(self, greedy: GreedyPolicy,
+                 change: Callable[[EdgeNetwork, SlotState, Action], Action]) -> None:
+        self.greedy, self.change = greedy, change
 
     def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
         action = self.greedy.act(network, state, rng)
-        return {**action, "uav": uav_moves(network, state, OptimizerConfig().kmeans_iterations)}
+        return {**action, **self.change(network, state, action)}
+
+
+def kmeans_part(network: EdgeNetwork, state: SlotState, action: Action) -> Action:
+    """The per-slot optimiser's k-means UAV rule in place of the action's moves."""
+    return {"uav": uav_moves(network, state, OptimizerConfig().kmeans_iterations)}
+
+
+def searched_part(rounds: int) -> Callable[[EdgeNetwork, SlotState, Action], Action]:
+    """The action's servers improved by :func:`search_servers` (powers and moves kept)."""
+    def change(network: EdgeNetwork, state: SlotState, action: Action) -> Action:
+        server, watts, _ = ActionDecoder(network.scenario)(action, state.batch_size)
+        return {"offload": search_servers(network, state, server, watts, rounds)[0]}
+    return change
 
 
 def optimizer_swap(optimizer: HeuristicPolicy) -> Callable[..., Action]:
@@ -269,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
         rows["+ optimiser servers and powers (probe)"] = Probe(agent, 0, optimizer_swap(optimizer))
         rows["+ k-means UAV moves (probe)"] = Probe(agent, 0, kmeans_moves)
         rows["greedy"] = greedy
-        rows["greedy with k-means UAV moves (probe)"] = GreedyKmeans(greedy)
+        rows["greedy with k-means UAV moves (probe)"] = GreedyWith(greedy, kmeans_part)
+        rows["greedy with cost local search (probe)"] = GreedyWith(greedy, searched_part(8))
         rows["optimiser"] = optimizer
         if args.rows:
             rows = {n: p for n, p in rows.items() if any(r in n for r in args.rows)}
