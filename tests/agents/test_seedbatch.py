@@ -160,6 +160,10 @@ def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool, val
         seed_agent = batched.seed_agent(i)
         assert np.array_equal(seed_agent.act(obs, mask, True).discrete,
                               ag.act(obs, mask, True).discrete)
+    # the mode the loop searches from (server_search_from_mode), seed block by seed block
+    assert np.array_equal(batched.mode_servers(obs, mask), np.concatenate(
+        [ag.mode_servers(obs[2 * i: 2 * i + 2], mask[2 * i: 2 * i + 2])
+         for i, ag in enumerate(separate)]))
 
 
 _SCENARIO = Scenario().replace({"episode_slots": 10})

@@ -118,6 +118,72 @@ def test_loop_stores_the_server_targets_of_each_transition() -> None:
         50, observation_size(SC), K, S, A, server_targets=True), rng)
     assert buf.sample(8, rng).power_targets is None
 
+def test_a_second_start_keeps_the_better_local_optimum() -> None:
+    env, state = reset_state(SC, 7, 6)
+    rng = np.random.default_rng(3)
+    action = AgentAction(feasible_servers(state, rng),
+                         rng.uniform(-1, 1, (6, A)).astype(np.float32))
+    start = GreedyPolicy().act(env.network, state, np.random.default_rng(0))["offload"]
+    server, watts, _ = env.decode(to_env_action(action, K, M))
+    own, _ = search_servers(env.network, state, server, watts, 2)
+    other, _ = search_servers(env.network, state, start, watts, 2)
+    got = server_target_table(env, state, action, 2, start)[..., 0].astype(np.int64)
+    r_own, r_other, r_got = (_reward(env, state, x, watts) for x in (own, other, got))
+    np.testing.assert_allclose(r_got, np.maximum(r_own, r_other), atol=1e-9)
+    for b in range(6):  # row by row, one of the two searches' results
+        assert (got[b] == own[b]).all() or (got[b] == other[b]).all()
+    assert ((r_other > r_own + 1e-6) & (got != own).any(-1)).any()  # the start can win
+    # starting from the action itself changes nothing
+    np.testing.assert_array_equal(server_target_table(env, state, action, 2, server),
+                                  server_target_table(env, state, action, 2))
+
+
+def test_the_loop_searches_from_the_actors_mode(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``server_search_from_mode`` the loop hands ``collect`` the agent's mode at the
+    observation acted on (and nothing without it); the mode draws nothing from the agent."""
+    from satedge.agents.common import offpolicy
+    from satedge.experiments.train import train
+    from satedge.sim.scenario import resolve
+    from tests.agents.train_resume import FAST
+
+    seen: list[tuple[np.ndarray, np.ndarray | None]] = []
+    real = offpolicy.collect
+
+    def spy(env, obs, mask, action, buffers, rngs, *args):  # type: ignore[no-untyped-def]
+        seen.append((obs.copy(), args[-1]))
+        return real(env, obs, mask, action, buffers, rngs, *args)
+
+    monkeypatch.setattr(offpolicy, "collect", spy)
+    tiny = resolve("small", ["episode_slots=10"])
+    over = {**FAST, "server_search": 2, "server_search_from_mode": True}
+    train("adsac-exact-geo-ar", tiny, 5, 4, tmp_path / "mode", overrides=over, progress=False)
+    agent, _ = offpolicy_agent(tmp_path / "mode")
+    assert len(seen) == 10 and all(start is not None for _, start in seen)
+    obs, start = seen[-1]
+    assert start is not None and start.shape == (obs.shape[0], tiny.n_iotds)
+    seen.clear()
+    train("adsac-exact-geo-ar", tiny, 5, 4, tmp_path / "plain",
+          overrides={**FAST, "server_search": 2}, progress=False)
+    assert seen and all(start is None for _, start in seen)
+    gen = agent.gen.get_state()
+    obs = np.random.default_rng(0).standard_normal((3, agent.obs_dim)).astype(np.float32)
+    mask = np.ones((3, agent.k, agent.s), bool)
+    np.testing.assert_array_equal(agent.mode_servers(obs, mask),
+                                  agent.act(obs, mask, deterministic=True).discrete)
+    assert torch.equal(agent.gen.get_state(), gen)
+    with pytest.raises(ValueError, match="server_search >= 1"):
+        AdSacConfig(server_search_from_mode=True)
+
+
+def offpolicy_agent(run: Path) -> tuple[AdSac, Scenario]:
+    from satedge.experiments.train import load_trained_agent
+
+    agent, sc = load_trained_agent(run)
+    assert isinstance(agent, AdSac)
+    return agent, sc
+
+
 OBS_DIM = 6
 
 
@@ -202,3 +268,14 @@ def test_the_registered_combination_is_cond_pow_with_the_search(tmp_path: Path) 
     agent = check_registered_as(tmp_path, "adsac-exact-geo-ar-search-cond-pow-srv",
                                 "adsac-exact-geo-ar-search-cond-pow", {"server_search": 8})
     assert isinstance(agent, AdSac) and agent.server_search_rounds == 8
+    assert not agent.server_search_from_mode
+    mode = check_registered_as(tmp_path / "mode", "adsac-exact-geo-ar-search-cond-pow-srv-mode",
+                               "adsac-exact-geo-ar-search-cond-pow-srv",
+                               {"server_search_from_mode": True})
+    assert isinstance(mode, AdSac) and mode.server_search_from_mode
+
+
+def test_searching_from_the_mode_resumes_exactly(tmp_path: Path) -> None:
+    check_resume_and_identity(tmp_path, "adsac-exact-geo-ar", "adsac-exact-geo-ar",
+                              "server_search_from_mode", ("actor_d", "critics"),
+                              {"server_search": 2, "server_search_from_mode": True})

@@ -91,6 +91,10 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   (:meth:`AdSac._server_loss`; autoregressive: each IoTD given the targets of those before it).
   The exact server values teach each IoTD its best reply to the others' stored servers; the
   search's target is a coordinated assignment several reassignments away.
+- Searching from the mode too (``server_search_from_mode``, off by default; with
+  ``server_search``): the loop also runs the search from the discrete actor's mode at the stored
+  state (the servers a deterministic action takes) and stores the better of the two local optima,
+  so the target improves the policy that is evaluated, not only the sampled one.
 - Centroid move candidate (``move_centroid``, off by default; with simulated move values): the
   move search also prices each UAV's greedy move for the stored servers, toward the centroid of
   the IoTDs it serves (``GreedyPolicy.uav_moves``), a target that is a simple function of what
@@ -214,6 +218,9 @@ class AdSacConfig:
     # the stored servers (offpolicy.server_target_table)
     server_search: int = 0
     server_weight: float = 1.0
+    # with server_search: the loop also searches from the discrete actor's mode at the stored
+    # state and stores the better of the two local optima (offpolicy.server_target_table)
+    server_search_from_mode: bool = False
 
     def __post_init__(self) -> None:
         if self.form not in ("modern", "paper"):
@@ -277,6 +284,9 @@ class AdSacConfig:
                              f"needs move_values='simulated', got {self.move_values!r}")
         if self.server_search < 0:
             raise ValueError(f"server_search={self.server_search} must be >= 0 (0: off)")
+        if self.server_search_from_mode and self.server_search < 1:
+            raise ValueError("server_search_from_mode searches from the mode too; it needs "
+                             f"server_search >= 1, got {self.server_search}")
         if self.decision_samples < 0:
             raise ValueError(f"decision_samples={self.decision_samples} must be >= 0 (0: the "
                              "mode)")
@@ -623,6 +633,17 @@ class AdSac:
     def server_search_rounds(self) -> int:
         """Rounds of the server search whose targets the loop must store (0: none)."""
         return self.cfg.server_search
+
+    @property
+    def server_search_from_mode(self) -> bool:
+        """Whether the loop's server search also starts from :meth:`mode_servers`."""
+        return self.cfg.server_search_from_mode
+
+    @torch.no_grad()
+    def mode_servers(self, obs: NDArray[np.float32], mask: NDArray[np.bool_]) -> NDArray[np.int64]:
+        """[B, K] the discrete actor's mode (the servers of a deterministic action without
+        decision-time samples); draws nothing, so the agent's generator is left as it was."""
+        return self._mode_d(torch.as_tensor(obs), torch.as_tensor(mask)).numpy().astype(np.int64)
 
     def _make_optimizers(self) -> None:
         config = self.cfg

@@ -109,6 +109,12 @@ def _specs() -> dict[str, AlgorithmSpec]:
                "power_values": "simulated", "server_search": 8, "move_centroid": True},
               "adsac-exact-geo-ar-search-cond-pow-srv whose move search also prices each UAV's "
               "greedy move toward the centroid of the IoTDs it serves"),
+        adsac("adsac-exact-geo-ar-search-cond-pow-srv-mode",
+              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
+               "power_values": "simulated", "server_search": 8,
+               "server_search_from_mode": True},
+              "adsac-exact-geo-ar-search-cond-pow-srv whose server search also starts from the "
+              "discrete actor's mode, the better local optimum kept"),
         adsac("adsac-paper", {"form": "paper"}, "AD-SAC in the paper's four-network form"),
     ]
     return {
@@ -169,7 +175,8 @@ ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact
               "adsac-exact-geo-ar-search", "adsac-exact-geo-ar-search-rel",
               "adsac-exact-geo-ar-search-rel-pow", "adsac-exact-geo-ar-search-cond-pow",
               "adsac-exact-geo-ar-search-cond-pow-srv",
-              "adsac-exact-geo-ar-search-cond-pow-srv-ctr", "adsac-d", "adsac-c", "d3qn", "ddpg",
+              "adsac-exact-geo-ar-search-cond-pow-srv-ctr",
+              "adsac-exact-geo-ar-search-cond-pow-srv-mode", "adsac-d", "adsac-c", "d3qn", "ddpg",
               "ppo", "hybrid-ppo")
 
 

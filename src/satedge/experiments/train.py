@@ -67,6 +67,7 @@ _LATER_AGENT_SETTINGS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "power_values": ("critic", ("power_weight",)),
     "server_search": (0, ("server_weight",)),
     "move_centroid": (False, ()),
+    "server_search_from_mode": (False, ()),
 }
 """Agent settings added after the first releases: at this default the setting stays out of a
 run's identity, and so do the keys beside it once every setting that reads them is at its

@@ -207,14 +207,21 @@ def power_target_table(env: MllmOffloadVectorEnv, state: SlotState,
 
 
 def server_target_table(env: MllmOffloadVectorEnv, state: SlotState, action: AgentAction,
-                        rounds: int) -> NDArray[np.float32]:
+                        rounds: int, start: NDArray[np.int64] | None = None,
+                        ) -> NDArray[np.float32]:
     """[B, K, 2] per IoTD its server after :func:`~satedge.agents.heuristics.search_servers`
     improves ``action``'s assignment at ``state`` (at most ``rounds`` one-task reassignments
     priced by the pure cost function, the action's powers kept) and whether it has a task (1.0)
-    or not (0.0): what AD-SAC's discrete agent fits with ``server_search > 0``."""
+    or not (0.0): what AD-SAC's discrete agent fits with ``server_search > 0``. With ``start``
+    [B, K] (e.g. the actor's mode), the search also runs from it, with the same powers, and each
+    row keeps the better of the two results (the action's on ties)."""
     sc = env.scenario
     server, power, _ = env.decode(to_env_action(action, sc.n_iotds, sc.n_uavs))
     best, _ = search_servers(env.network, state, server, power, rounds)
+    if start is not None:
+        other, _ = search_servers(env.network, state, np.asarray(start, np.int64), power, rounds)
+        ours, theirs = (env_reward(sc, env.network.cost(state, x, power)) for x in (best, other))
+        best = np.where((theirs > ours + 1e-9 * np.abs(ours))[:, None], other, best)
     has_task = state.tasks.active & state.mask.any(-1)
     return np.stack([best, has_task], -1).astype(np.float32)
 
@@ -328,6 +335,7 @@ def train_off_policy_seeds(
     targets = bool(getattr(agent, "needs_move_targets", False))
     powers = bool(getattr(agent, "needs_power_targets", False))
     search = int(getattr(agent, "server_search_rounds", 0))
+    from_mode = bool(getattr(agent, "server_search_from_mode", False))
     centroid = bool(getattr(agent, "move_centroid_candidate", False))
     buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont, tables,
                             targets, powers, search > 0) for _ in runs]
@@ -346,6 +354,7 @@ def train_off_policy_seeds(
     metrics: dict[str, Any] = {}
     while counters["episodes"] < cfg.episodes:
         mask = info["action_mask"]
+        start = cast(Any, agent).mode_servers(obs, mask) if from_mode else None
         if counters["env_steps"] * n < cfg.learning_starts:
             action = uniform_actions(mask, cont, rngs, blocks)
         else:
@@ -355,7 +364,7 @@ def train_off_policy_seeds(
         next_obs, reward, trunc, infos = collect(env, obs, mask, action, buffers, rngs,
                                                  cfg.unavailable_samples,
                                                  cfg.counterfactual_samples, search,
-                                                 centroid)
+                                                 centroid, start)
         done_info = infos.get("final_info", infos)
         for acc, rows in zip(stats, blocks, strict=True):
             _episode_stats(done_info, acc, rows)
@@ -422,6 +431,7 @@ def collect(
     counterfactual: int = 0,
     server_search: int = 0,
     move_centroid: bool = False,
+    search_start: NDArray[np.int64] | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
     """One environment step of the loop: step ``env`` with ``action`` (taken at ``obs``,
     ``mask``), store each seed's transitions (and unavailable-action samples and
@@ -431,8 +441,8 @@ def collect(
     truncated, infos) of ``env.step``. Copies share the transition's :func:`move_target_table`
     and :func:`power_target_table` (when stored), searched with the transition's own servers
     (their continuous part is the same), and its :func:`server_target_table` (``server_search``
-    rounds from the transition's servers; when stored): an improved assignment for the same
-    state."""
+    rounds from the transition's servers, and from ``search_start`` if given; when stored): an
+    improved assignment for the same state."""
     state = env.state
     assert state is not None
     sc = env.scenario
@@ -451,7 +461,7 @@ def collect(
     if buffers[0].stores_server_targets and server_search < 1:
         raise ValueError(f"server_search={server_search}: buffers that store server targets "
                          "need at least one round of the search")
-    servers = (server_target_table(env, state, action, server_search)
+    servers = (server_target_table(env, state, action, server_search, search_start)
                if buffers[0].stores_server_targets else None)
     next_obs, reward, term, trunc, infos = env.step(to_env_action(action, sc.n_iotds, sc.n_uavs))
     done_info = infos.get("final_info", infos)
