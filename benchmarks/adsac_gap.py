@@ -206,7 +206,7 @@ def kmeans_moves(network: EdgeNetwork, state: SlotState, servers: np.ndarray, co
     """AD-SAC's servers and powers with the per-slot optimiser's UAV rule (toward weighted k-means
     centres of the IoTDs' expected requests: a placement for the slots to come, not this one)."""
     action = env_action(network.scenario, servers[0], cont)
-    return {**action, "uav": uav_moves(network, state, OptimizerConfig().kmeans_iterations)}
+    return {**action, **kmeans_part(network, state, action)}
 
 
 class GreedyWith:

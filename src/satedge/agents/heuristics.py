@@ -112,7 +112,7 @@ class GreedyPolicy:
 
     @staticmethod
     def uav_moves(network: EdgeNetwork, state: SlotState,
-                   server: NDArray[np.int64]) -> NDArray[np.float64]:
+                  server: NDArray[np.int64]) -> NDArray[np.float64]:
         sc = network.scenario
         m = sc.n_uavs
         served = (server[..., None] == np.arange(m)) & state.tasks.active[..., None]  # [B,K,M]
