@@ -95,6 +95,11 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   ``server_search``): the loop also runs the search from the discrete actor's mode at the stored
   state (the servers a deterministic action takes) and stores the better of the two local optima,
   so the target improves the policy that is evaluated, not only the sampled one.
+- Bounded continuous temperature (``alpha_continuous_max``, 0 = unbounded by default): the
+  continuous temperature is clamped to at most this value after each of its updates. With
+  simulated move and power values the continuous actor fits its targets by maximum likelihood,
+  its entropy stays below ``-dim(a_c)``, and the learned temperature grows without bound (0.05 to
+  about 3 in 200 episodes); the entropy term then pulls the moves toward hovering.
 - Centroid move candidate (``move_centroid``, off by default; with simulated move values): the
   move search also prices each UAV's greedy move for the stored servers, toward the centroid of
   the IoTDs it serves (``GreedyPolicy.uav_moves``), a target that is a simple function of what
@@ -165,6 +170,10 @@ class AdSacConfig:
     buffer_size: int = 10_000  # [paper]
     learning_starts: int = 1_000
     init_alpha: float = 0.05
+    # > 0: the continuous temperature is held at or below this after every update (a projected
+    # step); 0: no bound (the paper). With simulated move and power values its entropy target
+    # cannot be met and it grows without bound (docs/agents.md, "Bounded continuous temperature")
+    alpha_continuous_max: float = 0.0
     target_entropy_scale_d: float = 0.3  # of log(#feasible servers), per IoTD
     mpo_samples: int = 8
     reward_decomposition: bool = True  # modern form: critic heads regress per-task rewards
@@ -277,6 +286,12 @@ class AdSacConfig:
         for name in ("tau", "tau_actor"):  # Polyak weights: above 1 the targets diverge
             if not getattr(self, name) <= 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be in (0, 1]")
+        if self.alpha_continuous_max < 0:
+            raise ValueError(f"alpha_continuous_max={self.alpha_continuous_max} must be >= 0 "
+                             "(0: no bound)")
+        if 0 < self.alpha_continuous_max < self.init_alpha:
+            raise ValueError(f"alpha_continuous_max={self.alpha_continuous_max} is below "
+                             f"init_alpha={self.init_alpha}")
         if self.mpo_samples < 1:
             raise ValueError(f"mpo_samples={self.mpo_samples} must be at least 1")
         if self.move_centroid and self.move_values != "simulated":
@@ -1122,6 +1137,9 @@ class AdSac:
         self.opt_alpha.zero_grad()
         self._total(loss_d + loss_c).backward()
         self.opt_alpha.step()
+        if self.cfg.alpha_continuous_max > 0:
+            with torch.no_grad():
+                self.log_alpha[..., 1].clamp_(max=float(np.log(self.cfg.alpha_continuous_max)))
         alpha = self.log_alpha.detach().exp()
         return {
             "loss/alpha_discrete": self._metric(loss_d),

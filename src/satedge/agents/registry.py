@@ -115,6 +115,11 @@ def _specs() -> dict[str, AlgorithmSpec]:
                "server_search_from_mode": True},
               "adsac-exact-geo-ar-search-cond-pow-srv whose server search also starts from the "
               "discrete actor's mode, the better local optimum kept"),
+        adsac("adsac-exact-geo-ar-search-cond-pow-srv-cap",
+              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
+               "power_values": "simulated", "server_search": 8, "alpha_continuous_max": 0.05},
+              "adsac-exact-geo-ar-search-cond-pow-srv whose continuous temperature is held at or "
+              "below its initial 0.05"),
         adsac("adsac-paper", {"form": "paper"}, "AD-SAC in the paper's four-network form"),
     ]
     return {
@@ -176,7 +181,8 @@ ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact
               "adsac-exact-geo-ar-search-rel-pow", "adsac-exact-geo-ar-search-cond-pow",
               "adsac-exact-geo-ar-search-cond-pow-srv",
               "adsac-exact-geo-ar-search-cond-pow-srv-ctr",
-              "adsac-exact-geo-ar-search-cond-pow-srv-mode", "adsac-d", "adsac-c", "d3qn", "ddpg",
+              "adsac-exact-geo-ar-search-cond-pow-srv-mode",
+              "adsac-exact-geo-ar-search-cond-pow-srv-cap", "adsac-d", "adsac-c", "d3qn", "ddpg",
               "ppo", "hybrid-ppo")
 
 
