@@ -98,8 +98,8 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
 - Bounded continuous temperature (``alpha_continuous_max``, 0 = unbounded by default): the
   continuous temperature is clamped to at most this value after each of its updates. With
   simulated move and power values the continuous actor fits its targets by maximum likelihood,
-  its entropy stays below ``-dim(a_c)``, and the learned temperature grows without bound (0.05 to
-  about 3 in 200 episodes); the entropy term then pulls the moves toward hovering.
+  its entropy stays below ``-dim(a_c)``, and the learned temperature keeps rising (0.05 to 2.9
+  by about 170 episodes); the entropy term then pulls the moves toward hovering.
 - Centroid move candidate (``move_centroid``, off by default; with simulated move values): the
   move search also prices each UAV's greedy move for the stored servers, toward the centroid of
   the IoTDs it serves (``GreedyPolicy.uav_moves``), a target that is a simple function of what
