@@ -172,7 +172,7 @@ class AdSacConfig:
     init_alpha: float = 0.05
     # > 0: the continuous temperature is held at or below this after every update (a projected
     # step); 0: no bound (the paper). With simulated move and power values its entropy target
-    # cannot be met and it grows without bound (docs/agents.md, "Bounded continuous temperature")
+    # cannot be met and it keeps rising (docs/agents.md, "Bounded continuous temperature")
     alpha_continuous_max: float = 0.0
     target_entropy_scale_d: float = 0.3  # of log(#feasible servers), per IoTD
     mpo_samples: int = 8
