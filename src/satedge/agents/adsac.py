@@ -104,6 +104,12 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   move search also prices each UAV's greedy move for the stored servers, toward the centroid of
   the IoTDs it serves (``GreedyPolicy.uav_moves``), a target that is a simple function of what
   the conditioned actor sees.
+- Move targets priced on the next slot (``move_target_slot="next"``, off by default; with
+  simulated move values): a move takes effect in the next slot, so its candidates are priced
+  there, on the tasks, IoTD positions and fading that slot realises and with the servers and
+  powers the policy takes in it (``offpolicy.next_slot_move_table``), instead of on the slot
+  the move is commanded in. The loop stores each transition with no move target and writes the
+  target one step later; an episode's last moves reach no slot and get none.
 """
 
 from __future__ import annotations
@@ -217,6 +223,11 @@ class AdSacConfig:
     # with move_values="simulated": each UAV's greedy move for the stored servers (toward the
     # centroid of the IoTDs it serves) is one more candidate of the lookahead
     move_centroid: bool = False
+    # with move_values="simulated": "present" prices the move candidates on the slot the move
+    # is commanded in (its tasks, servers and powers; a proxy); "next" on the slot the move
+    # reaches, with the servers and powers taken there (offpolicy.next_slot_move_table; the
+    # loop writes the target one step later, and an episode's last moves get none)
+    move_target_slot: str = "present"
     # "critic": the continuous agent's powers maximise the learned critic (the paper);
     # "simulated": they fit, by maximum likelihood with weight power_weight, the best power per
     # IoTD of a one-slot lookahead with the pure cost function (offpolicy.power_target_table)
@@ -297,6 +308,13 @@ class AdSacConfig:
         if self.move_centroid and self.move_values != "simulated":
             raise ValueError("move_centroid adds a candidate to the simulated move search; it "
                              f"needs move_values='simulated', got {self.move_values!r}")
+        if self.move_target_slot not in ("present", "next"):
+            raise ValueError(f"move_target_slot={self.move_target_slot!r} must be 'present' or "
+                             "'next'")
+        if self.move_target_slot == "next" and self.move_values != "simulated":
+            raise ValueError("move_target_slot='next' prices the simulated move search on the "
+                             f"next slot; it needs move_values='simulated', got "
+                             f"{self.move_values!r}")
         if self.server_search < 0:
             raise ValueError(f"server_search={self.server_search} must be >= 0 (0: off)")
         if self.server_search_from_mode and self.server_search < 1:
@@ -643,6 +661,11 @@ class AdSac:
     def move_centroid_candidate(self) -> bool:
         """Whether the loop's move search also prices each UAV's greedy centroid move."""
         return self.cfg.move_centroid
+
+    @property
+    def move_target_next_slot(self) -> bool:
+        """Whether the loop prices the move targets on the slot the moves reach."""
+        return self.cfg.move_target_slot == "next"
 
     @property
     def server_search_rounds(self) -> int:

@@ -120,6 +120,12 @@ def _specs() -> dict[str, AlgorithmSpec]:
                "power_values": "simulated", "server_search": 8, "alpha_continuous_max": 0.05},
               "adsac-exact-geo-ar-search-cond-pow-srv whose continuous temperature is held at or "
               "below its initial 0.05"),
+        adsac("adsac-exact-geo-ar-search-cond-pow-srv-cap-next",
+              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
+               "power_values": "simulated", "server_search": 8, "alpha_continuous_max": 0.05,
+               "move_target_slot": "next"},
+              "adsac-exact-geo-ar-search-cond-pow-srv-cap whose move targets are priced on the "
+              "slot the moves reach, with the servers and powers taken there"),
         adsac("adsac-paper", {"form": "paper"}, "AD-SAC in the paper's four-network form"),
     ]
     return {
@@ -182,8 +188,9 @@ ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact
               "adsac-exact-geo-ar-search-cond-pow-srv",
               "adsac-exact-geo-ar-search-cond-pow-srv-ctr",
               "adsac-exact-geo-ar-search-cond-pow-srv-mode",
-              "adsac-exact-geo-ar-search-cond-pow-srv-cap", "adsac-d", "adsac-c", "d3qn", "ddpg",
-              "ppo", "hybrid-ppo")
+              "adsac-exact-geo-ar-search-cond-pow-srv-cap",
+              "adsac-exact-geo-ar-search-cond-pow-srv-cap-next", "adsac-d", "adsac-c", "d3qn",
+              "ddpg", "ppo", "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:

@@ -154,8 +154,9 @@ class ReplayBuffer:
             server_rewards: ArrayLike | None = None,
             move_targets: ArrayLike | None = None,
             power_targets: ArrayLike | None = None,
-            server_targets: ArrayLike | None = None) -> None:
-        """Store B transitions at once (a leading batch dimension on every argument).
+            server_targets: ArrayLike | None = None) -> NDArray[np.int64]:
+        """Store B transitions at once (a leading batch dimension on every argument) and
+        return the rows they went to (of the last ``capacity`` of them where B is larger).
 
         ``reward_k`` [B, K] is each task's share of the reward (the environment's
         ``info["reward_per_task"]``); without it the reward is split equally over the K IoTDs.
@@ -199,6 +200,20 @@ class ReplayBuffer:
             self._data[key][idx] = a
         self.pos = int((self.pos + b) % self.capacity)
         self.size = min(self.size + b, self.capacity)
+        return idx
+
+    def set_move_targets(self, rows: NDArray[np.int64], move_targets: ArrayLike) -> None:
+        """Overwrite the [M, 3] move targets of stored ``rows`` (as returned by :meth:`add`):
+        for a target known only a step after its transition was stored."""
+        if not self.stores_move_targets:
+            raise ValueError("set_move_targets needs a buffer built with move_targets=True")
+        rows = np.asarray(rows, np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= self.size):
+            raise ValueError(f"rows must lie in [0, {self.size - 1}] (the filled rows); got "
+                             f"[{rows.min()}, {rows.max()}]")
+        value = _check("move_targets", _np(move_targets),
+                       (len(rows), *self._data["move_targets"].shape[1:]))
+        self._data["move_targets"][rows] = value
 
     def sample(self, batch_size: int, rng: np.random.Generator,
                device: torch.device | str = "cpu") -> ReplayBatch:

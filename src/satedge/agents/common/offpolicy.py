@@ -40,11 +40,13 @@ from satedge.sim.state import SlotState
 
 __all__ = [
     "OffPolicyConfig",
+    "PendingMoves",
     "SeedBatchedAgent",
     "collect",
     "counterfactual_samples",
     "explore_moves",
     "move_target_table",
+    "next_slot_move_table",
     "power_target_table",
     "sample_seeds",
     "server_reward_table",
@@ -184,12 +186,77 @@ def move_target_table(env: MllmOffloadVectorEnv, state: SlotState,
     ``centroid``, each UAV's greedy move for the action's servers (toward the centroid of the
     IoTDs it serves) is a candidate too."""
     sc = env.scenario
-    k, m = sc.n_iotds, sc.n_uavs
-    server, power, _ = env.decode(to_env_action(action, k, m))
-    moves = action.continuous[:, k:].reshape(-1, m, 2)
+    moves = action.continuous[:, sc.n_iotds:].reshape(-1, sc.n_uavs, 2)
+    return _searched_moves(env, state, action, moves, centroid)
+
+
+def next_slot_move_table(env: MllmOffloadVectorEnv, state: SlotState, action: AgentAction,
+                         start_xy_m: NDArray[np.float64], moves: NDArray[np.floating],
+                         centroid: bool = False) -> NDArray[np.float32]:
+    """[B, M, 3] as :func:`move_target_table`, for the previous slot's ``moves`` [B, M, 2]
+    (made from the UAV positions ``start_xy_m`` [B, M, 2]) priced on the slot they reach:
+    ``state`` is that slot (its tasks, IoTD and satellite positions, fading) and ``action`` the
+    one taken in it, whose servers and powers price every candidate. Each candidate move is
+    made from ``start_xy_m``; the previous move itself puts the UAVs where ``state`` has them.
+    What AD-SAC trains its moves on with ``move_target_slot="next"``."""
+    start = env.network.with_uav_positions(state, np.asarray(start_xy_m, np.float64))
+    return _searched_moves(env, start, action, np.asarray(moves, np.float64), centroid)
+
+
+def _searched_moves(env: MllmOffloadVectorEnv, state: SlotState, action: AgentAction,
+                    moves: NDArray[np.floating], centroid: bool) -> NDArray[np.float32]:
+    """(best move, spread) per UAV of the move search from ``state``'s UAV positions, ``moves``
+    the given candidate, priced with ``action``'s servers and powers."""
+    sc = env.scenario
+    server, power, _ = env.decode(to_env_action(action, sc.n_iotds, sc.n_uavs))
     extra = GreedyPolicy.uav_moves(env.network, state, server) if centroid else None
     best, _, spread = search_uav_moves(env.network, state, server, power, moves, extra=extra)
     return np.concatenate([best, spread[..., None]], -1).astype(np.float32)
+
+
+class PendingMoves:
+    """The transitions of one step whose move targets wait for the next slot
+    (``move_target_slot="next"``): they are stored with spread 0 (no move loss) and
+    :func:`collect` writes their targets at the next step, once the slot their moves reach and
+    the action taken in it are known. An episode's last moves reach no slot of the episode and
+    keep spread 0. Empty after a step that ends every episode, so nothing of it needs to go
+    into a checkpoint (the loop saves only there)."""
+
+    def __init__(self) -> None:
+        self.start_xy_m: NDArray[np.float64] | None = None  # [B, M, 2] before the moves
+        self.moves: NDArray[np.float64] | None = None  # [B, M, 2] the moves, in [-1, 1]
+        self.rows: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []  # per buffer
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def resolve(self, env: MllmOffloadVectorEnv, state: SlotState, action: AgentAction,
+                buffers: Sequence[ReplayBuffer], centroid: bool) -> None:
+        """Write the waiting targets (``state``, ``action``: the slot now acted on) and clear."""
+        if self:
+            assert self.start_xy_m is not None and self.moves is not None
+            table = next_slot_move_table(env, state, action, self.start_xy_m, self.moves,
+                                         centroid)
+            for buffer, (idx, env_rows) in zip(buffers, self.rows, strict=True):
+                buffer.set_move_targets(idx, table[env_rows])
+        self.start_xy_m, self.moves, self.rows = None, None, []
+
+    def wait(self, state: SlotState, action: AgentAction, live: NDArray[np.bool_],
+             stored: Sequence[list[tuple[NDArray[np.int64], NDArray[np.int64]]]]) -> None:
+        """Hold this step's stored rows (per buffer, (buffer rows, environment of each)) of the
+        environments whose episode goes on (``live`` [B])."""
+        k, m = len(action.discrete[0]), state.uav_xy_m.shape[1]
+        self.start_xy_m = np.array(state.uav_xy_m, np.float64)
+        self.moves = np.asarray(action.continuous[:, k:], np.float64).reshape(-1, m, 2)
+        self.rows = []
+        for parts in stored:
+            idx = np.concatenate([i for i, _ in parts]) if parts else np.zeros(0, np.int64)
+            env_rows = (np.concatenate([e for _, e in parts]) if parts
+                        else np.zeros(0, np.int64))
+            keep = live[env_rows]
+            self.rows.append((idx[keep], env_rows[keep]))
+        if not any(len(i) for i, _ in self.rows):
+            self.rows = []
 
 
 def power_target_table(env: MllmOffloadVectorEnv, state: SlotState,
@@ -337,6 +404,7 @@ def train_off_policy_seeds(
     search = int(getattr(agent, "server_search_rounds", 0))
     from_mode = bool(getattr(agent, "server_search_from_mode", False))
     centroid = bool(getattr(agent, "move_centroid_candidate", False))
+    pending = PendingMoves() if getattr(agent, "move_target_next_slot", False) else None
     buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont, tables,
                             targets, powers, search > 0) for _ in runs]
     rngs = [run.seeds.buffer for run in runs]
@@ -364,7 +432,7 @@ def train_off_policy_seeds(
         next_obs, reward, trunc, infos = collect(env, obs, mask, action, buffers, rngs,
                                                  cfg.unavailable_samples,
                                                  cfg.counterfactual_samples, search,
-                                                 centroid, start)
+                                                 centroid, start, pending)
         done_info = infos.get("final_info", infos)
         for acc, rows in zip(stats, blocks, strict=True):
             _episode_stats(done_info, acc, rows)
@@ -432,6 +500,7 @@ def collect(
     server_search: int = 0,
     move_centroid: bool = False,
     search_start: NDArray[np.int64] | None = None,
+    pending: PendingMoves | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
     """One environment step of the loop: step ``env`` with ``action`` (taken at ``obs``,
     ``mask``), store each seed's transitions (and unavailable-action samples and
@@ -442,7 +511,12 @@ def collect(
     and :func:`power_target_table` (when stored), searched with the transition's own servers
     (their continuous part is the same), and its :func:`server_target_table` (``server_search``
     rounds from the transition's servers, and from ``search_start`` if given; when stored): an
-    improved assignment for the same state."""
+    improved assignment for the same state.
+
+    With ``pending`` (``move_target_slot="next"``), the move targets are priced on the slot the
+    moves reach instead: this step's transitions are stored with spread 0 and held in
+    ``pending``, and the previous step's held ones get their targets from this slot and
+    ``action`` (:class:`PendingMoves`)."""
     state = env.state
     assert state is not None
     sc = env.scenario
@@ -454,8 +528,14 @@ def collect(
         return server_reward_table(env, state, a_d, action.continuous) if with_tables else None
 
     own = table(action.discrete)  # before the step: the state is the one acted on
-    moves = (move_target_table(env, state, action, move_centroid)
-             if buffers[0].stores_move_targets else None)
+    if pending is not None:
+        if not buffers[0].stores_move_targets:
+            raise ValueError("pending move targets need buffers built with move_targets=True")
+        pending.resolve(env, state, action, buffers, move_centroid)
+        moves: NDArray[np.float32] | None = np.zeros((env.num_envs, sc.n_uavs, 3), np.float32)
+    else:
+        moves = (move_target_table(env, state, action, move_centroid)
+                 if buffers[0].stores_move_targets else None)
     powers = (power_target_table(env, state, action) if buffers[0].stores_power_targets
               else None)
     if buffers[0].stores_server_targets and server_search < 1:
@@ -467,26 +547,32 @@ def collect(
     done_info = infos.get("final_info", infos)
     real_next = infos["final_obs"] if "final_obs" in infos else next_obs
     next_mask = done_info["action_mask"]
-    for buffer, rows in zip(buffers, blocks, strict=True):
-        buffer.add(obs[rows], action.discrete[rows], action.continuous[rows], reward[rows],
+    stored: list[list[tuple[NDArray[np.int64], NDArray[np.int64]]]] = [[] for _ in buffers]
+    for buffer, rows, kept in zip(buffers, blocks, stored, strict=True):
+        idx = buffer.add(obs[rows], action.discrete[rows], action.continuous[rows], reward[rows],
                    real_next[rows], term[rows], mask[rows], next_mask[rows],
                    done_info["reward_per_task"][rows], None if own is None else own[rows],
                    None if moves is None else moves[rows],
                    None if powers is None else powers[rows],
                    None if servers is None else servers[rows])
+        env_rows = np.arange(rows.start, rows.stop)
+        kept.append((idx, env_rows[len(env_rows) - len(idx):]))
     samplers = [unavailable_action_samples] if unavailable_samples else []
     for sampler in samplers + [counterfactual_samples] * counterfactual:
         has, a_d, r_u, r_uk = sampler(env, state, action, rngs)
         copies = table(a_d)
-        for buffer, rows in zip(buffers, blocks, strict=True):
+        for buffer, rows, kept in zip(buffers, blocks, stored, strict=True):
             h = np.flatnonzero(has[rows]) + rows.start
             if len(h):
-                buffer.add(obs[h], a_d[h], action.continuous[h], r_u[h], real_next[h],
-                           term[h], mask[h], next_mask[h], r_uk[h],
-                           None if copies is None else copies[h],
-                           None if moves is None else moves[h],
-                           None if powers is None else powers[h],
-                           None if servers is None else servers[h])
+                idx = buffer.add(obs[h], a_d[h], action.continuous[h], r_u[h], real_next[h],
+                                 term[h], mask[h], next_mask[h], r_uk[h],
+                                 None if copies is None else copies[h],
+                                 None if moves is None else moves[h],
+                                 None if powers is None else powers[h],
+                                 None if servers is None else servers[h])
+                kept.append((idx, h[len(h) - len(idx):]))
+    if pending is not None:
+        pending.wait(state, action, ~(np.asarray(term, bool) | np.asarray(trunc, bool)), stored)
     return next_obs, reward, trunc, infos
 
 
