@@ -549,12 +549,12 @@ def collect(
     next_mask = done_info["action_mask"]
     stored: list[list[tuple[NDArray[np.int64], NDArray[np.int64]]]] = [[] for _ in buffers]
     for buffer, rows, kept in zip(buffers, blocks, stored, strict=True):
-        idx = buffer.add(obs[rows], action.discrete[rows], action.continuous[rows], reward[rows],
-                   real_next[rows], term[rows], mask[rows], next_mask[rows],
-                   done_info["reward_per_task"][rows], None if own is None else own[rows],
-                   None if moves is None else moves[rows],
-                   None if powers is None else powers[rows],
-                   None if servers is None else servers[rows])
+        idx = buffer.add(obs[rows], action.discrete[rows], action.continuous[rows],
+                         reward[rows], real_next[rows], term[rows], mask[rows], next_mask[rows],
+                         done_info["reward_per_task"][rows], None if own is None else own[rows],
+                         None if moves is None else moves[rows],
+                         None if powers is None else powers[rows],
+                         None if servers is None else servers[rows])
         env_rows = np.arange(rows.start, rows.stop)
         kept.append((idx, env_rows[len(env_rows) - len(idx):]))
     samplers = [unavailable_action_samples] if unavailable_samples else []
