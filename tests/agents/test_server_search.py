@@ -4,6 +4,7 @@ from the stored servers."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -150,9 +151,10 @@ def test_the_loop_searches_from_the_actors_mode(tmp_path: Path,
     seen: list[tuple[np.ndarray, np.ndarray | None]] = []
     real = offpolicy.collect
 
-    def spy(env, obs, mask, action, buffers, rngs, *args):  # type: ignore[no-untyped-def]
-        seen.append((obs.copy(), args[-1]))
-        return real(env, obs, mask, action, buffers, rngs, *args)
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        call = inspect.signature(real).bind(*args, **kwargs).arguments
+        seen.append((call["obs"].copy(), call.get("search_start")))
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(offpolicy, "collect", spy)
     tiny = resolve("small", ["episode_slots=10"])
