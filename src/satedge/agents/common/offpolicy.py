@@ -249,10 +249,9 @@ class PendingMoves:
         self.start_xy_m = np.array(state.uav_xy_m, np.float64)
         self.moves = np.asarray(action.continuous[:, k:], np.float64).reshape(-1, m, 2)
         self.rows = []
-        for parts in stored:
-            idx = np.concatenate([i for i, _ in parts]) if parts else np.zeros(0, np.int64)
-            env_rows = (np.concatenate([e for _, e in parts]) if parts
-                        else np.zeros(0, np.int64))
+        for parts in stored:  # at least the transitions themselves, then any copies
+            idx = np.concatenate([i for i, _ in parts])
+            env_rows = np.concatenate([e for _, e in parts])
             keep = live[env_rows]
             self.rows.append((idx[keep], env_rows[keep]))
         if not any(len(i) for i, _ in self.rows):
