@@ -146,6 +146,7 @@ from satedge.agents.common.seedbatch import (
     stack_state,
     unstack_state,
 )
+from satedge.agents.heuristics import MOVE_CANDIDATES
 from satedge.envs.encoding import IOTD_FEATURE, PER_IOTD
 
 __all__ = ["AdSac", "AdSacConfig"]
@@ -154,7 +155,7 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 _TARGET_BOUND = 0.999  # move and power targets are clipped to +-this before atanh
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _MODULES = ("actor_d", "actor_c", "old_d", "old_c", "critics", "critic_targets", "values",
-            "value_targets")
+            "value_targets", "move_value")
 _STATEFUL = (*_MODULES, "opt_actor", "opt_critic", "opt_alpha", "opt_dual")
 """Attributes whose ``state_dict`` a checkpoint holds (plus the raw dual tensors and the RNG)."""
 
@@ -228,6 +229,12 @@ class AdSacConfig:
     # reaches, with the servers and powers taken there (offpolicy.next_slot_move_table; the
     # loop writes the target one step later, and an episode's last moves get none)
     move_target_slot: str = "present"
+    # with move_values="simulated": a value of each of the search's fixed candidate moves per UAV
+    # (MoveValueNet, trained with the critics) regresses on the candidates' stored rewards, and
+    # the moves fit its best candidate instead of the one slot's best, so that what a slot
+    # cannot predict is averaged before the best move is chosen (shared or conditioned
+    # continuous actor only)
+    move_value_net: bool = False
     # "critic": the continuous agent's powers maximise the learned critic (the paper);
     # "simulated": they fit, by maximum likelihood with weight power_weight, the best power per
     # IoTD of a one-slot lookahead with the pure cost function (offpolicy.power_target_table)
@@ -315,6 +322,13 @@ class AdSacConfig:
             raise ValueError("move_target_slot='next' prices the simulated move search on the "
                              f"next slot; it needs move_values='simulated', got "
                              f"{self.move_values!r}")
+        if self.move_value_net and (self.move_values != "simulated"
+                                    or self.continuous_actor == "flat"):
+            raise ValueError("move_value_net regresses on the simulated move search's candidate "
+                             "rewards with the shared UAV networks; it needs "
+                             "move_values='simulated' and a 'shared' or 'conditioned' "
+                             f"continuous_actor, got move_values={self.move_values!r}, "
+                             f"continuous_actor={self.continuous_actor!r}")
         if self.server_search < 0:
             raise ValueError(f"server_search={self.server_search} must be >= 0 (0: off)")
         if self.server_search_from_mode and self.server_search < 1:
@@ -522,31 +536,71 @@ class SharedContinuousActor(nn.Module):
         k, m = self.k, self.m
         power_in, pair_in = [], []  # the conditioned actor's server features
         if self.n_servers:
-            if servers is None:
-                raise ValueError("the conditioned continuous actor needs the servers [B, K]")
-            onehot = nn.functional.one_hot(servers, self.n_servers).to(obs.dtype)  # [B, K, S]
+            onehot = _server_onehot(servers, self.n_servers, obs.dtype)
             power_in = [onehot]
             pair_in = [onehot[..., :m].transpose(1, 2).unsqueeze(-1)]  # [B, M, K, 1]
         per, glob, ctx = split_iotd_blocks(obs, k, self.block)
         power = self.power(torch.cat([per, ctx.expand(-1, k, -1),
                                       glob.unsqueeze(1).expand(-1, k, -1), *power_in],
                                      -1))  # [B, K, 2]
-        uav = glob[:, 3 : 3 + 2 * m].reshape(-1, m, 2)
-        xy = per[..., IOTD_FEATURE["x"] : IOTD_FEATURE["y"] + 1]
-        offset = xy.unsqueeze(1) - uav.unsqueeze(2)  # [B, M, K, 2]
-        moves = (offset / self.step).clamp(-1.0, 1.0)
-        dist = offset.square().sum(-1, keepdim=True).add(1e-6).sqrt()
-        gain = per[..., PER_IOTD : PER_IOTD + m].transpose(1, 2).unsqueeze(-1)  # [B, M, K, 1]
-        out = self.pair(torch.cat([per.unsqueeze(1).expand(-1, m, -1, -1), offset, moves, dist,
-                                   gain, *pair_in], -1))  # [B, M, K, 1 + width]
-        # softmax over the K IoTDs and a "none" slot of score 0 and value 0, so the scores' level
-        # (how much attention the IoTDs get at all) is learned, not a free shift
-        score = torch.cat([out[..., 0], torch.zeros_like(out[..., :1, 0])], -1)
-        weight = torch.softmax(score, dim=-1)[..., :k, None]
-        pooled = (weight * torch.cat([out[..., 1:], offset, moves], -1)).sum(2)
-        head = self.uav(torch.cat([pooled, uav, glob.unsqueeze(1).expand(-1, m, -1)], -1))
+        head = self.uav(uav_head_inputs(self.pair, per, glob, m, self.step, pair_in))
         mean = torch.cat([power[..., 0], head[..., :2].flatten(1)], -1)
         return torch.cat([mean, power[..., 1], head[..., 2:].flatten(1)], -1)
+
+
+def _server_onehot(servers: Tensor | None, n_servers: int, dtype: torch.dtype) -> Tensor:
+    """[B, K, S] the one-hot servers a conditioned network reads (refused if not given)."""
+    if servers is None:
+        raise ValueError("a network conditioned on the discrete action needs the servers [B, K]")
+    return nn.functional.one_hot(servers, n_servers).to(dtype)
+
+
+def uav_head_inputs(pair: nn.Module, per: Tensor, glob: Tensor, m: int, step: float,
+                    pair_in: list[Tensor]) -> Tensor:
+    """[B, M, width + 6 + G] what a per-UAV head reads (:class:`SharedContinuousActor`): the
+    attention-pooled values and offsets of the IoTDs (``pair`` scores each (UAV, IoTD) pair from
+    the IoTD's block, its offset, clipped move, distance and gain to the UAV, and ``pair_in``),
+    the UAV's position and the global part of the observation."""
+    k = per.shape[1]
+    uav = glob[:, 3 : 3 + 2 * m].reshape(-1, m, 2)
+    xy = per[..., IOTD_FEATURE["x"] : IOTD_FEATURE["y"] + 1]
+    offset = xy.unsqueeze(1) - uav.unsqueeze(2)  # [B, M, K, 2]
+    moves = (offset / step).clamp(-1.0, 1.0)
+    dist = offset.square().sum(-1, keepdim=True).add(1e-6).sqrt()
+    gain = per[..., PER_IOTD : PER_IOTD + m].transpose(1, 2).unsqueeze(-1)  # [B, M, K, 1]
+    out = pair(torch.cat([per.unsqueeze(1).expand(-1, m, -1, -1), offset, moves, dist,
+                          gain, *pair_in], -1))  # [B, M, K, 1 + width]
+    # softmax over the K IoTDs and a "none" slot of score 0 and value 0, so the scores' level
+    # (how much attention the IoTDs get at all) is learned, not a free shift
+    score = torch.cat([out[..., 0], torch.zeros_like(out[..., :1, 0])], -1)
+    weight = torch.softmax(score, dim=-1)[..., :k, None]
+    pooled = (weight * torch.cat([out[..., 1:], offset, moves], -1)).sum(2)
+    return torch.cat([pooled, uav, glob.unsqueeze(1).expand(-1, m, -1)], -1)
+
+
+class MoveValueNet(nn.Module):
+    """[B, M, C] per UAV a value of each of C fixed candidate moves (``move_value_net``): the
+    moves' network of :class:`SharedContinuousActor` (the same inputs, and with ``n_servers > 0``
+    the same conditioning on the discrete action) with C outputs, regressed on the candidates'
+    simulated rewards less their mean."""
+
+    def __init__(self, obs_dim: int, k: int, m: int, block: int, hidden: tuple[int, ...],
+                 uav_step: float, n_candidates: int, width: int = 32,
+                 n_servers: int = 0) -> None:
+        super().__init__()
+        self.k, self.m, self.block, self.step = k, m, block, uav_step
+        self.n_servers = n_servers
+        self.pair = mlp(block + 6 + (1 if n_servers else 0), 1 + width, hidden)
+        self.uav = mlp(width + 4 + 2 + obs_dim - k * block, n_candidates, hidden)
+
+    def forward(self, obs: Tensor, servers: Tensor | None = None) -> Tensor:
+        pair_in = []
+        if self.n_servers:
+            onehot = _server_onehot(servers, self.n_servers, obs.dtype)
+            pair_in = [onehot[..., :self.m].transpose(1, 2).unsqueeze(-1)]
+        per, glob, _ = split_iotd_blocks(obs, self.k, self.block)
+        return cast(Tensor, self.uav(uav_head_inputs(self.pair, per, glob, self.m, self.step,
+                                                     pair_in)))
 
 
 def load_sizes(per: Tensor) -> Tensor:
@@ -635,6 +689,14 @@ class AdSac:
             else nn.ModuleList()
         )
         self.value_targets = copy.deepcopy(self.values)
+        self.move_value = (
+            nn.ModuleList([MoveValueNet(obs_dim, n_iotds, (cont_dim - n_iotds) // 2, blk,
+                                        config.iotd_hidden, config.uav_step,
+                                        len(MOVE_CANDIDATES),
+                                        n_servers=n_servers if self.cond else 0)])
+            if config.move_value_net
+            else nn.ModuleList()
+        )
         log_alpha = float(np.log(config.init_alpha))
         self.log_alpha = torch.tensor([log_alpha, log_alpha], requires_grad=True)  # d, c
         self.eta_raw = torch.tensor(0.5, requires_grad=True)
@@ -668,6 +730,11 @@ class AdSac:
         return self.cfg.move_target_slot == "next"
 
     @property
+    def move_value_net(self) -> bool:
+        """Whether the loop must store the move candidates' rewards for :class:`MoveValueNet`."""
+        return self.cfg.move_value_net
+
+    @property
     def server_search_rounds(self) -> int:
         """Rounds of the server search whose targets the loop must store (0: none)."""
         return self.cfg.server_search
@@ -689,7 +756,8 @@ class AdSac:
             [*self.actor_d.parameters(), *self.actor_c.parameters()], lr=config.actor_lr
         )
         self.opt_critic = torch.optim.Adam(
-            [*self.critics.parameters(), *self.values.parameters()], lr=config.critic_lr
+            [*self.critics.parameters(), *self.values.parameters(),
+             *self.move_value.parameters()], lr=config.critic_lr
         )
         self.opt_alpha = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
         self.opt_dual = torch.optim.Adam([self.eta_raw, self.lagrange_raw], lr=1e-2)
@@ -926,13 +994,42 @@ class AdSac:
                 for v, t in zip(self.values, v_targets, strict=True)
             ))
         assert isinstance(loss, Tensor)
+        metrics: dict[str, Any] = {}
+        if self.cfg.move_value_net:
+            loss_v, metrics = self._move_value_loss(b)
+            loss = loss + loss_v
         self.opt_critic.zero_grad()
         self._total(loss).backward()
         self.opt_critic.step()
         return {
             "loss/critic": self._metric(loss),
             "train/q_mean": self._metric(self._mean(q[0].sum(-1) if per_task else q[0])),
+            **metrics,
         }
+
+    def _move_value_loss(self, b: ReplayBatch) -> tuple[Tensor, dict[str, Any]]:
+        """The :class:`MoveValueNet` regression: per UAV whose position mattered (spread > 0),
+        the mean over the C candidates of the squared error to their stored rewards (less
+        their mean), summed over the UAVs, per-batch mean; and its root-mean-square error."""
+        t = self._stored_move_targets(b)
+        pred = self.move_value[0](b.obs, b.action_d if self.cond else None)  # [B, M, C]
+        used = (t[..., 2] > 0).float()
+        err = (pred - t[..., 3:]).square().mean(-1)  # [B, M]
+        loss = self._mean((used * err).sum(-1))
+        mse = self._mean((used * err).sum(-1)) / self._mean(used.sum(-1)).clamp_min(1e-9)
+        return loss, {"loss/move_value": self._metric(loss),
+                      "train/move_value_rmse": self._metric(mse.sqrt())}
+
+    def _stored_move_targets(self, b: ReplayBatch) -> Tensor:
+        if b.move_targets is None:
+            raise ValueError("move_values='simulated' needs move_targets in the batch (a "
+                             "ReplayBuffer built with move_targets=True)")
+        if self.cfg.move_value_net and b.move_targets.shape[-1] != 3 + len(MOVE_CANDIDATES):
+            raise ValueError(f"move_value_net needs the {len(MOVE_CANDIDATES)} candidates' "
+                             "rewards after each move target (a ReplayBuffer built with "
+                             f"move_values={len(MOVE_CANDIDATES)}); got "
+                             f"{b.move_targets.shape[-1] - 3} columns")
+        return b.move_targets
 
     def _update_actors(self, b: ReplayBatch) -> dict[str, float]:
         alpha_d, alpha_c = self._alphas(b.obs.shape[0])
@@ -1002,19 +1099,27 @@ class AdSac:
 
     def _move_loss(self, dc: TanhGaussian, b: ReplayBatch) -> tuple[Tensor, dict[str, Any]]:
         """``move_weight`` times the negative log-likelihood, under each UAV's pre-tanh Gaussian,
-        of the stored best move of the one-slot lookahead, summed over the UAVs whose position
-        mattered (spread > 0); the tanh Jacobian does not depend on the policy and is left out."""
-        if b.move_targets is None:
-            raise ValueError("move_values='simulated' needs move_targets in the batch (a "
-                             "ReplayBuffer built with move_targets=True)")
-        t = b.move_targets
+        of the stored best move of the one-slot lookahead (with ``move_value_net``: the best
+        candidate under the learned values), summed over the UAVs whose position mattered
+        (spread > 0); the tanh Jacobian does not depend on the policy and is left out."""
+        t = self._stored_move_targets(b)
         m = t.shape[1]
         mean = dc.mean[:, self.k:].reshape(-1, m, 2)
         log_std = dc.log_std[:, self.k:].reshape(-1, m, 2)
-        loss, gap = self._target_nll(mean, log_std, t[..., :2], t[..., 2] > 0,
-                                     self.cfg.move_weight)
+        target, metrics = t[..., :2], {}
+        if self.cfg.move_value_net:
+            with torch.no_grad():
+                pick = self.move_value[0](b.obs, b.action_d if self.cond else None).argmax(-1)
+            target = torch.as_tensor(MOVE_CANDIDATES, dtype=mean.dtype)[pick]  # [B, M, 2]
+            # what the learned choice gives up on the stored slot's own candidate rewards
+            stored = t[..., 3:]
+            regret = stored.max(-1).values - stored.gather(-1, pick.unsqueeze(-1)).squeeze(-1)
+            used = (t[..., 2] > 0).float()
+            metrics["train/move_value_regret"] = self._metric(
+                self._mean((used * regret).sum(-1)) / self._mean(used.sum(-1)).clamp_min(1e-9))
+        loss, gap = self._target_nll(mean, log_std, target, t[..., 2] > 0, self.cfg.move_weight)
         return loss, {"loss/actor_moves": self._metric(loss),
-                      "train/move_target_gap": self._metric(gap)}
+                      "train/move_target_gap": self._metric(gap), **metrics}
 
     def _power_loss(self, dc: TanhGaussian, b: ReplayBatch) -> tuple[Tensor, dict[str, Any]]:
         """``power_weight`` times the negative log-likelihood, under each IoTD's pre-tanh
@@ -1188,7 +1293,9 @@ class AdSac:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name in _STATEFUL:
-            getattr(self, name).load_state_dict(state[name])
+            # checkpoints from before move_value existed lack it (then empty: nothing to load)
+            getattr(self, name).load_state_dict(state.get(name, {}) if name == "move_value"
+                                                else state[name])
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
             self.eta_raw.copy_(state["eta_raw"])

@@ -25,8 +25,9 @@ from satedge.sim.network import EdgeNetwork
 from satedge.sim.state import SlotState
 
 __all__ = ["MOVE_CANDIDATES", "POLICIES", "POWER_CANDIDATES", "GreedyPolicy", "HeuristicPolicy",
-           "MoveSearch", "RandomPolicy", "make_policy", "move_candidates", "search_iotd_powers",
-           "search_servers", "search_uav_moves", "uniform_feasible_servers"]
+           "MoveSearch", "RandomPolicy", "best_candidate", "make_policy", "move_candidates",
+           "price_uav_moves", "search_iotd_powers", "search_servers", "search_uav_moves",
+           "uniform_feasible_servers"]
 
 Action = dict[str, NDArray[np.float64] | NDArray[np.int64]]
 
@@ -163,6 +164,18 @@ def search_uav_moves(network: EdgeNetwork, state: SlotState, server: NDArray[np.
         above the given move's, >= 0; spread [B, M] best minus worst reward, 0 where the
         UAV's position does not matter to this action).
     """
+    return best_candidate(*price_uav_moves(network, state, server, power_w, moves, candidates,
+                                            extra))
+
+
+def price_uav_moves(network: EdgeNetwork, state: SlotState, server: NDArray[np.int64],
+                    power_w: NDArray[np.float64], moves: NDArray[np.floating],
+                    candidates: NDArray[np.float64] = MOVE_CANDIDATES,
+                    extra: NDArray[np.floating] | None = None,
+                    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The prices behind :func:`search_uav_moves` (same arguments): (candidates [B, M, N, 2],
+    rewards [B, M, N]), per UAV the given move first, then ``candidates`` in order, then
+    ``extra`` if given."""
     sc = network.scenario
     b, m = moves.shape[:2]
     given = np.asarray(moves, dtype=np.float64)
@@ -180,11 +193,11 @@ def search_uav_moves(network: EdgeNetwork, state: SlotState, server: NDArray[np.
     rows = np.repeat(np.arange(b), m * n)
     moved = network.with_uav_positions(state.take(rows), trial.reshape(-1, m, 2))
     value = env_reward(sc, network.cost(moved, server[rows], power_w[rows])).reshape(b, m, n)
-    return _best_candidate(cands, value)
+    return cands, np.asarray(value, np.float64)
 
 
-def _best_candidate(cands: NDArray[np.float64], value: NDArray[np.float64],
-                    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+def best_candidate(cands: NDArray[np.float64], value: NDArray[np.float64],
+                   ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """(best, gain, spread) of a coordinate search: ``cands`` [B, J, N, ...] the candidates of
     each coordinate j with the given value first, ``value`` [B, J, N] their rewards. The first
     maximum wins, so the given value is kept on ties."""
@@ -231,7 +244,7 @@ def search_iotd_powers(network: EdgeNetwork, state: SlotState, server: NDArray[n
     trial[:, iotd, :, iotd] = cands.transpose(1, 0, 2)  # IoTD j of block j takes candidate c
     rows = np.repeat(np.arange(b), k * n)
     outcome = network.cost(state.take(rows), server[rows], power_watts(sc, trial.reshape(-1, k)))
-    return _best_candidate(cands, env_reward(sc, outcome).reshape(b, k, n))
+    return best_candidate(cands, env_reward(sc, outcome).reshape(b, k, n))
 
 
 def search_servers(network: EdgeNetwork, state: SlotState, server: NDArray[np.int64],

@@ -126,6 +126,13 @@ def _specs() -> dict[str, AlgorithmSpec]:
                "move_target_slot": "next"},
               "adsac-exact-geo-ar-search-cond-pow-srv-cap whose move targets are priced on the "
               "slot the moves reach, with the servers and powers taken there"),
+        adsac("adsac-exact-geo-ar-search-cond-pow-srv-cap-next-val",
+              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
+               "power_values": "simulated", "server_search": 8, "alpha_continuous_max": 0.05,
+               "move_target_slot": "next", "move_value_net": True},
+              "adsac-exact-geo-ar-search-cond-pow-srv-cap-next whose moves fit the best "
+              "candidate under a learned value of each candidate move, regressed on the "
+              "candidates' next-slot rewards"),
         adsac("adsac-paper", {"form": "paper"}, "AD-SAC in the paper's four-network form"),
     ]
     return {
@@ -189,7 +196,8 @@ ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact
               "adsac-exact-geo-ar-search-cond-pow-srv-ctr",
               "adsac-exact-geo-ar-search-cond-pow-srv-mode",
               "adsac-exact-geo-ar-search-cond-pow-srv-cap",
-              "adsac-exact-geo-ar-search-cond-pow-srv-cap-next", "adsac-d", "adsac-c", "d3qn",
+              "adsac-exact-geo-ar-search-cond-pow-srv-cap-next",
+              "adsac-exact-geo-ar-search-cond-pow-srv-cap-next-val", "adsac-d", "adsac-c", "d3qn",
               "ddpg", "ppo", "hybrid-ppo")
 
 

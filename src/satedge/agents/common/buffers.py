@@ -46,9 +46,10 @@ class ReplayBatch(NamedTuple):
     # float32 [B, K, S]: the reward had IoTD k alone chosen server j (buffers built with
     # ``server_rewards=True``; see ``offpolicy.server_reward_table``)
     server_rewards: Tensor | None = None
-    # float32 [B, M, 3]: per UAV the best move of a one-slot lookahead (x, y in [-1, 1]) and the
-    # spread of the candidates' rewards (buffers built with ``move_targets=True``; see
-    # ``heuristics.search_uav_moves``)
+    # float32 [B, M, 3 + C]: per UAV the best move of a one-slot lookahead (x, y in [-1, 1]), the
+    # spread of the candidates' rewards and, with ``move_values=C``, the rewards of the C fixed
+    # candidates less their mean (buffers built with ``move_targets=True``; see
+    # ``heuristics.search_uav_moves`` and ``offpolicy.move_target_table``)
     move_targets: Tensor | None = None
     # float32 [B, K, 2]: per IoTD the best transmit power of a one-slot lookahead (in [-1, 1])
     # and the spread of the candidates' rewards (buffers built with ``power_targets=True``; see
@@ -79,6 +80,8 @@ class ReplayBuffer:
         move_targets: also store an [M, 3] move target per transition (``add(move_targets=...)``;
             M = (A - K) / 2 UAVs), for agents that train their UAV moves on it (AD-SAC
             ``move_values="simulated"``).
+        move_values: with ``move_targets``, C > 0 more columns per UAV after the three of the
+            target: the rewards of the search's C fixed candidates (AD-SAC ``move_value_net``).
         power_targets: also store a [K, 2] power target per transition
             (``add(power_targets=...)``), for AD-SAC ``power_values="simulated"``.
         server_targets: also store a [K, 2] server target per transition
@@ -87,11 +90,15 @@ class ReplayBuffer:
 
     def __init__(self, capacity: int, obs_dim: int, n_iotds: int, n_servers: int,
                  cont_dim: int, server_rewards: bool = False, move_targets: bool = False,
-                 power_targets: bool = False, server_targets: bool = False) -> None:
+                 power_targets: bool = False, server_targets: bool = False,
+                 move_values: int = 0) -> None:
         if capacity < 1:
             raise ValueError(f"capacity={capacity} must be at least 1")
         if not 1 <= n_servers <= np.iinfo(np.int16).max:
             raise ValueError(f"n_servers={n_servers} must lie in [1, 32767] (int16 storage)")
+        if move_values < 0 or (move_values and not move_targets):
+            raise ValueError(f"move_values={move_values} must be >= 0, and 0 unless "
+                             "move_targets=True (they are columns of the move targets)")
         self.capacity, self.obs_dim = capacity, obs_dim
         self.n_iotds, self.n_servers, self.cont_dim = n_iotds, n_servers, cont_dim
         c, k, s = capacity, n_iotds, n_servers
@@ -109,7 +116,8 @@ class ReplayBuffer:
         if server_rewards:
             self._data["server_rewards"] = np.zeros((c, k, s), np.float32)
         if move_targets:
-            self._data["move_targets"] = np.zeros((c, (cont_dim - k) // 2, 3), np.float32)
+            self._data["move_targets"] = np.zeros((c, (cont_dim - k) // 2, 3 + move_values),
+                                                  np.float32)
         if power_targets:
             self._data["power_targets"] = np.zeros((c, k, 2), np.float32)
         if server_targets:
@@ -127,8 +135,13 @@ class ReplayBuffer:
 
     @property
     def stores_move_targets(self) -> bool:
-        """Whether transitions carry the [M, 3] UAV move targets."""
+        """Whether transitions carry the [M, 3 (+ C)] UAV move targets."""
         return "move_targets" in self._data
+
+    @property
+    def move_value_columns(self) -> int:
+        """C, the candidate rewards stored after each UAV's move target (0: none)."""
+        return self._data["move_targets"].shape[-1] - 3 if self.stores_move_targets else 0
 
     @property
     def stores_power_targets(self) -> bool:
@@ -166,7 +179,7 @@ class ReplayBuffer:
         ``terminated`` only; truncation must not zero the bootstrap.
 
         ``server_rewards`` [B, K, S] is required by, and only accepted by, a buffer built with
-        ``server_rewards=True``; likewise ``move_targets`` [B, M, 3] with ``move_targets=True``
+        ``server_rewards=True``; likewise ``move_targets`` [B, M, 3 + C] with ``move_targets=True``
         ``power_targets`` [B, K, 2] with ``power_targets=True`` and ``server_targets`` [B, K, 2]
         with ``server_targets=True``.
         """
@@ -203,7 +216,7 @@ class ReplayBuffer:
         return idx
 
     def set_move_targets(self, rows: NDArray[np.int64], move_targets: ArrayLike) -> None:
-        """Overwrite the [M, 3] move targets of stored ``rows`` (as returned by :meth:`add`):
+        """Overwrite the [M, 3 + C] move targets of stored ``rows`` (as returned by :meth:`add`):
         for a target known only a step after its transition was stored."""
         if not self.stores_move_targets:
             raise ValueError("set_move_targets needs a buffer built with move_targets=True")

@@ -49,6 +49,12 @@ METRIC_NAMES: dict[str, str] = {
                         "(part of loss/actor_continuous)",
     "train/move_target_gap": "AD-SAC move_values='simulated': distance from the policy's mode "
                              "move to the lookahead's best, per UAV ([-1, 1] units)",
+    "loss/move_value": "AD-SAC move_value_net: regression loss of the learned candidate-move "
+                       "values (part of loss/critic)",
+    "train/move_value_rmse": "AD-SAC move_value_net: RMS error of the learned candidate-move "
+                             "values against the stored rewards, per UAV and candidate",
+    "train/move_value_regret": "AD-SAC move_value_net: stored best candidate's reward minus that "
+                               "of the learned values' best, per UAV whose position mattered",
     "loss/actor_powers": "AD-SAC power_values='simulated': NLL of the lookahead's best transmit "
                          "powers (part of loss/actor_continuous)",
     "train/power_target_gap": "AD-SAC power_values='simulated': distance from the policy's mode "

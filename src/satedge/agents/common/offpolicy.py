@@ -27,10 +27,12 @@ from satedge.agents.common.protocol import Agent, AgentAction, to_env_action
 from satedge.agents.common.rundir import RunDir
 from satedge.agents.common.seedbatch import stack_state
 from satedge.agents.heuristics import (
+    MOVE_CANDIDATES,
     GreedyPolicy,
+    best_candidate,
+    price_uav_moves,
     search_iotd_powers,
     search_servers,
-    search_uav_moves,
     uniform_feasible_servers,
 )
 from satedge.envs.encoding import observation_size, reward_per_task
@@ -178,21 +180,24 @@ def server_reward_table(env: MllmOffloadVectorEnv, state: SlotState, a_d: NDArra
 
 
 def move_target_table(env: MllmOffloadVectorEnv, state: SlotState,
-                      action: AgentAction, centroid: bool = False) -> NDArray[np.float32]:
+                      action: AgentAction, centroid: bool = False,
+                      values: bool = False) -> NDArray[np.float32]:
     """[B, M, 3] per UAV the best move of :func:`~satedge.agents.heuristics.search_uav_moves`
     for ``action`` at ``state`` (x, y in [-1, 1]; the action's own move on ties) and the spread
     of the candidates' rewards (0 where the UAV's position does not matter to the action): what
     AD-SAC's continuous agent trains its UAV moves on with ``move_values="simulated"``. With
     ``centroid``, each UAV's greedy move for the action's servers (toward the centroid of the
-    IoTDs it serves) is a candidate too."""
+    IoTDs it serves) is a candidate too. With ``values``, [B, M, 3 + C]: then the rewards of the
+    C fixed candidates (``heuristics.MOVE_CANDIDATES``, in order) less their mean, what AD-SAC's
+    ``move_value_net`` regresses on."""
     sc = env.scenario
     moves = action.continuous[:, sc.n_iotds:].reshape(-1, sc.n_uavs, 2)
-    return _searched_moves(env, state, action, moves, centroid)
+    return _searched_moves(env, state, action, moves, centroid, values)
 
 
 def next_slot_move_table(env: MllmOffloadVectorEnv, state: SlotState, action: AgentAction,
                          start_xy_m: NDArray[np.float64], moves: NDArray[np.floating],
-                         centroid: bool = False) -> NDArray[np.float32]:
+                         centroid: bool = False, values: bool = False) -> NDArray[np.float32]:
     """[B, M, 3] as :func:`move_target_table`, for the previous slot's ``moves`` [B, M, 2]
     (made from the UAV positions ``start_xy_m`` [B, M, 2]) priced on the slot they reach:
     ``state`` is that slot (its tasks, IoTD and satellite positions, fading) and ``action`` the
@@ -200,18 +205,25 @@ def next_slot_move_table(env: MllmOffloadVectorEnv, state: SlotState, action: Ag
     made from ``start_xy_m``; the previous move itself puts the UAVs where ``state`` has them.
     What AD-SAC trains its moves on with ``move_target_slot="next"``."""
     start = env.network.with_uav_positions(state, np.asarray(start_xy_m, np.float64))
-    return _searched_moves(env, start, action, np.asarray(moves, np.float64), centroid)
+    return _searched_moves(env, start, action, np.asarray(moves, np.float64), centroid, values)
 
 
 def _searched_moves(env: MllmOffloadVectorEnv, state: SlotState, action: AgentAction,
-                    moves: NDArray[np.floating], centroid: bool) -> NDArray[np.float32]:
+                    moves: NDArray[np.floating], centroid: bool,
+                    values: bool = False) -> NDArray[np.float32]:
     """(best move, spread) per UAV of the move search from ``state``'s UAV positions, ``moves``
-    the given candidate, priced with ``action``'s servers and powers."""
+    the given candidate, priced with ``action``'s servers and powers; with ``values``, then the
+    rewards of the fixed candidates less their mean."""
     sc = env.scenario
     server, power, _ = env.decode(to_env_action(action, sc.n_iotds, sc.n_uavs))
     extra = GreedyPolicy.uav_moves(env.network, state, server) if centroid else None
-    best, _, spread = search_uav_moves(env.network, state, server, power, moves, extra=extra)
-    return np.concatenate([best, spread[..., None]], -1).astype(np.float32)
+    cands, value = price_uav_moves(env.network, state, server, power, moves, extra=extra)
+    best, _, spread = best_candidate(cands, value)
+    parts = [best, spread[..., None]]
+    if values:
+        fixed = value[..., 1:1 + len(MOVE_CANDIDATES)]
+        parts.append(fixed - fixed.mean(-1, keepdims=True))
+    return np.concatenate(parts, -1).astype(np.float32)
 
 
 class PendingMoves:
@@ -236,7 +248,7 @@ class PendingMoves:
         if self:
             assert self.start_xy_m is not None and self.moves is not None
             table = next_slot_move_table(env, state, action, self.start_xy_m, self.moves,
-                                         centroid)
+                                         centroid, buffers[0].move_value_columns > 0)
             for buffer, (idx, env_rows) in zip(buffers, self.rows, strict=True):
                 buffer.set_move_targets(idx, table[env_rows])
         self.start_xy_m, self.moves, self.rows = None, None, []
@@ -404,8 +416,9 @@ def train_off_policy_seeds(
     from_mode = bool(getattr(agent, "server_search_from_mode", False))
     centroid = bool(getattr(agent, "move_centroid_candidate", False))
     pending = PendingMoves() if getattr(agent, "move_target_next_slot", False) else None
+    values = len(MOVE_CANDIDATES) if getattr(agent, "move_value_net", False) else 0
     buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont, tables,
-                            targets, powers, search > 0) for _ in runs]
+                            targets, powers, search > 0, values) for _ in runs]
     rngs = [run.seeds.buffer for run in runs]
     counters = {"episodes": 0, "env_steps": 0, "updates": 0}
     obs, info = env.reset(seed=[s for run in runs for s in spawn_seeds(run.seeds.env, n)])
@@ -531,9 +544,11 @@ def collect(
         if not buffers[0].stores_move_targets:
             raise ValueError("pending move targets need buffers built with move_targets=True")
         pending.resolve(env, state, action, buffers, move_centroid)
-        moves: NDArray[np.float32] | None = np.zeros((env.num_envs, sc.n_uavs, 3), np.float32)
+        moves: NDArray[np.float32] | None = np.zeros(
+            (env.num_envs, sc.n_uavs, 3 + buffers[0].move_value_columns), np.float32)
     else:
-        moves = (move_target_table(env, state, action, move_centroid)
+        moves = (move_target_table(env, state, action, move_centroid,
+                                   buffers[0].move_value_columns > 0)
                  if buffers[0].stores_move_targets else None)
     powers = (power_target_table(env, state, action) if buffers[0].stores_power_targets
               else None)
