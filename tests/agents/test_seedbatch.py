@@ -24,6 +24,7 @@ from satedge.agents.common.seedbatch import (
     stack_state,
     unstack_state,
 )
+from satedge.agents.heuristics import MOVE_CANDIDATES
 from satedge.envs.encoding import PER_IOTD, observation_size
 from satedge.experiments.train import supports_seed_batching, train, train_seeds
 from satedge.sim.scenario import Scenario
@@ -98,8 +99,13 @@ def test_state_dicts_stack_and_unstack() -> None:
 
 
 def _random_buffer(rng: np.random.Generator, obs_dim: int, k: int, s: int,
-                   a: int, tables: bool = False, searched: bool = False) -> ReplayBuffer:
-    buf = ReplayBuffer(500, obs_dim, k, s, a, server_rewards=tables, server_targets=searched)
+                   a: int, tables: bool = False, searched: bool = False,
+                   move_values: int = 0) -> ReplayBuffer:
+    """200 random transitions; with ``move_values`` C > 0, random move targets with C candidate
+    rewards."""
+    n_uavs = (a - k) // 2
+    buf = ReplayBuffer(500, obs_dim, k, s, a, server_rewards=tables, server_targets=searched,
+                       move_targets=move_values > 0, move_values=move_values)
     for _ in range(200):
         o = rng.standard_normal((1, obs_dim)).astype(np.float32)
         m = rng.random((1, k, s)) < 0.7
@@ -109,7 +115,11 @@ def _random_buffer(rng: np.random.Generator, obs_dim: int, k: int, s: int,
                 rng.standard_normal((1, k)),
                 rng.standard_normal((1, k, s)) if tables else None,
                 server_targets=np.stack([rng.integers(0, s, (1, k)), rng.random((1, k)) < 0.7],
-                                        -1) if searched else None)
+                                        -1) if searched else None,
+                move_targets=np.concatenate([rng.uniform(-0.9, 0.9, (1, n_uavs, 2)),
+                                             rng.random((1, n_uavs, 1)) < 0.7,
+                                             rng.standard_normal((1, n_uavs, move_values))], -1)
+                if move_values else None)
     return buf
 
 
@@ -121,7 +131,8 @@ def _random_buffer(rng: np.random.Generator, obs_dim: int, k: int, s: int,
                                                ("modern", True, "exact+geometry+ar+rel"),
                                                ("modern", True, "exact+geometry+ar+cond"),
                                                ("modern", True, "exact+cond"),
-                                               ("modern", True, "exact+geometry+ar+cond+srv")])
+                                               ("modern", True, "exact+geometry+ar+cond+srv"),
+                                               ("modern", True, "exact+geometry+ar+cond+val")])
 def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool, values: str) -> None:
     sc = Scenario()
     obs_dim, k, s = observation_size(sc), sc.n_iotds, sc.n_servers
@@ -133,13 +144,15 @@ def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool, val
                       iotd_block=PER_IOTD + sc.n_uavs if shared else 0, server_values=values,
                       uav_geometry=geometry, uav_step=0.24,
                       discrete_actor="autoregressive" if ar else "factorised",
-                      continuous_actor=actor_c, server_search=2 if "srv" in flags else 0)
+                      continuous_actor=actor_c, server_search=2 if "srv" in flags else 0,
+                      move_values="simulated" if "val" in flags else "critic",
+                      move_value_net="val" in flags)
     seeds = (5, 6, 7)
     separate = [AdSac(obs_dim, k, s, a, cfg, seed=x) for x in seeds]
     batched = AdSac.seed_batched([AdSac(obs_dim, k, s, a, cfg, seed=x) for x in seeds])
     rng = np.random.default_rng(0)
-    buffers = [_random_buffer(rng, obs_dim, k, s, a, values == "exact", "srv" in flags)
-               for _ in seeds]
+    buffers = [_random_buffer(rng, obs_dim, k, s, a, values == "exact", "srv" in flags,
+                              len(MOVE_CANDIDATES) if "val" in flags else 0) for _ in seeds]
     obs = rng.standard_normal((6, obs_dim)).astype(np.float32)
     mask = np.ones((6, k, s), bool)
     acts = [ag.act(obs[2 * i: 2 * i + 2], mask[2 * i: 2 * i + 2]) for i, ag in enumerate(separate)]

@@ -110,6 +110,10 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   powers the policy takes in it (``offpolicy.next_slot_move_table``), instead of on the slot
   the move is commanded in. The loop stores each transition with no move target and writes the
   target one step later; an episode's last moves reach no slot and get none.
+- Learned candidate-move values (``move_value_net``, off by default; with simulated move
+  values): a value of each of the move search's fixed candidates per UAV (:class:`MoveValueNet`)
+  regresses on the candidates' stored rewards, and the moves fit its best candidate instead of
+  the one slot's best, so what a slot cannot predict is averaged before the move is chosen.
 """
 
 from __future__ import annotations
