@@ -28,6 +28,9 @@ own first evaluation seed and episodes (the protocol of the run's final evaluati
   the run's own UAV moves;
 - ``+ k-means UAV moves`` (probe): the run's servers and powers with the optimiser's UAV rule
   (toward weighted k-means centres of the IoTDs' expected requests);
+- ``+ learned-value UAV moves`` (runs with ``move_value_net`` only): the run's servers and powers,
+  each UAV making the candidate move its learned value network rates best (what the actor's
+  moves are trained toward, taken directly);
 - ``greedy``: the heuristic itself; ``greedy with k-means UAV moves`` (probe); ``greedy with cost
   local search`` (probe: greedy's servers improved by the same search as ``cost local search from
   the mode``, the fair counterpart of that row); ``optimiser``: the per-slot optimiser
@@ -58,7 +61,13 @@ from torch import nn
 
 from satedge.agents.adsac import AdSac, q_joint
 from satedge.agents.common.protocol import AgentAction, to_env_action
-from satedge.agents.heuristics import GreedyPolicy, HeuristicPolicy, make_policy, search_servers
+from satedge.agents.heuristics import (
+    MOVE_CANDIDATES,
+    GreedyPolicy,
+    HeuristicPolicy,
+    make_policy,
+    search_servers,
+)
 from satedge.agents.optimizer import OptimizerConfig, uav_moves
 from satedge.envs.encoding import ActionDecoder, ObservationEncoder
 from satedge.experiments.evaluate import evaluate
@@ -201,6 +210,18 @@ def local_search(rounds: int) -> Callable[..., Action]:
     return pick
 
 
+def learned_value_moves(agent: AdSac) -> Callable[..., Action]:
+    """AD-SAC's servers and powers, each UAV making the fixed candidate move that its learned
+    value network (``move_value_net``) rates best for the mode's servers."""
+    def pick(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: np.ndarray,
+             obs: torch.Tensor) -> Action:
+        action = env_action(network.scenario, servers[0], cont)
+        with torch.no_grad():
+            best = agent.move_value[0](obs, torch.as_tensor(servers[0])).argmax(-1).numpy()
+        return {**action, "uav": MOVE_CANDIDATES[best]}
+    return pick
+
+
 def kmeans_moves(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: np.ndarray,
                  obs: torch.Tensor) -> Action:
     """AD-SAC's servers and powers with the per-slot optimiser's UAV rule (toward weighted k-means
@@ -285,6 +306,8 @@ def main(argv: list[str] | None = None) -> None:
         rows["cost local search from the mode (probe)"] = Probe(agent, 0, local_search(8))
         rows["+ optimiser servers and powers (probe)"] = Probe(agent, 0, optimizer_swap(optimizer))
         rows["+ k-means UAV moves (probe)"] = Probe(agent, 0, kmeans_moves)
+        if agent.move_value_net:
+            rows["+ learned-value UAV moves"] = Probe(agent, 0, learned_value_moves(agent))
         rows["greedy"] = greedy
         rows["greedy with k-means UAV moves (probe)"] = GreedyWith(greedy, kmeans_part)
         rows["greedy with cost local search (probe)"] = GreedyWith(greedy, searched_part(8))
