@@ -100,6 +100,10 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   simulated move and power values the continuous actor fits its targets by maximum likelihood,
   its entropy stays below ``-dim(a_c)``, and the learned temperature keeps rising (0.05 to 2.9
   by about 170 episodes); the entropy term then pulls the moves toward hovering.
+- Greedy's UAV rule as the move target (``move_values="centroid"``, off by default): the moves
+  fit, by maximum likelihood, greedy's move toward the centroid of the IoTDs each UAV serves
+  under the stored servers; the UAV moves are then learned imitation of the heuristic's rule,
+  not values, and only the servers and powers are AD-SAC's own.
 - Centroid move candidate (``move_centroid``, off by default; with simulated move values): the
   move search also prices each UAV's greedy move for the stored servers, toward the centroid of
   the IoTDs it serves (``GreedyPolicy.uav_moves``), a target that is a simple function of what
@@ -222,7 +226,9 @@ class AdSacConfig:
     # "critic": the continuous agent's UAV moves maximise the learned critic (the paper);
     # "simulated": they fit, by maximum likelihood with weight move_weight, the best move per
     # UAV of a one-slot lookahead with the pure cost function (offpolicy.move_target_table),
-    # and the critic's gradient does not reach the moves
+    # and the critic's gradient does not reach the moves; "centroid": they fit, likewise, greedy's
+    # UAV rule for the stored servers (offpolicy.centroid_move_table: toward the centroid of the
+    # IoTDs each UAV serves), a heuristic's rule rather than a value
     move_values: str = "critic"
     move_weight: float = 1.0
     # with move_values="simulated": each UAV's greedy move for the stored servers (toward the
@@ -258,8 +264,9 @@ class AdSacConfig:
             raise ValueError(f"form={self.form!r} must be 'modern' or 'paper'")
         if self.server_values not in ("critic", "exact"):
             raise ValueError(f"server_values={self.server_values!r} must be 'critic' or 'exact'")
-        if self.move_values not in ("critic", "simulated"):
-            raise ValueError(f"move_values={self.move_values!r} must be 'critic' or 'simulated'")
+        if self.move_values not in ("critic", "simulated", "centroid"):
+            raise ValueError(f"move_values={self.move_values!r} must be 'critic', 'simulated' or "
+                             "'centroid'")
         if self.power_values not in ("critic", "simulated"):
             raise ValueError(f"power_values={self.power_values!r} must be 'critic' or "
                              "'simulated'")
@@ -716,7 +723,13 @@ class AdSac:
     @property
     def needs_move_targets(self) -> bool:
         """Whether the training loop must store each transition's UAV move targets."""
-        return self.cfg.move_values == "simulated"
+        return self.cfg.move_values in ("simulated", "centroid")
+
+    @property
+    def move_target_rule(self) -> str:
+        """Which move targets the loop stores: "search" (the simulated one-slot move search) or
+        "centroid" (greedy's UAV rule for the stored servers)."""
+        return "centroid" if self.cfg.move_values == "centroid" else "search"
 
     @property
     def needs_power_targets(self) -> bool:
@@ -1026,8 +1039,8 @@ class AdSac:
 
     def _stored_move_targets(self, b: ReplayBatch) -> Tensor:
         if b.move_targets is None:
-            raise ValueError("move_values='simulated' needs move_targets in the batch (a "
-                             "ReplayBuffer built with move_targets=True)")
+            raise ValueError(f"move_values={self.cfg.move_values!r} needs move_targets in the "
+                             "batch (a ReplayBuffer built with move_targets=True)")
         if self.cfg.move_value_net and b.move_targets.shape[-1] != 3 + len(MOVE_CANDIDATES):
             raise ValueError(f"move_value_net needs the {len(MOVE_CANDIDATES)} candidates' "
                              "rewards after each move target (a ReplayBuffer built with "

@@ -133,6 +133,12 @@ def _specs() -> dict[str, AlgorithmSpec]:
               "adsac-exact-geo-ar-search-cond-pow-srv-cap-next whose moves fit the best "
               "candidate under a learned value of each candidate move, regressed on the "
               "candidates' next-slot rewards"),
+        adsac("adsac-exact-geo-ar-search-cond-pow-srv-cap-greedy-moves",
+              {**ar, "move_values": "centroid", "continuous_actor": "conditioned",
+               "power_values": "simulated", "server_search": 8, "alpha_continuous_max": 0.05},
+              "adsac-exact-geo-ar-search-cond-pow-srv-cap whose UAV moves imitate greedy's rule "
+              "(toward the centroid of the IoTDs each UAV serves) instead of fitting the move "
+              "search"),
         adsac("adsac-paper", {"form": "paper"}, "AD-SAC in the paper's four-network form"),
     ]
     return {
@@ -197,8 +203,9 @@ ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact
               "adsac-exact-geo-ar-search-cond-pow-srv-mode",
               "adsac-exact-geo-ar-search-cond-pow-srv-cap",
               "adsac-exact-geo-ar-search-cond-pow-srv-cap-next",
-              "adsac-exact-geo-ar-search-cond-pow-srv-cap-next-val", "adsac-d", "adsac-c", "d3qn",
-              "ddpg", "ppo", "hybrid-ppo")
+              "adsac-exact-geo-ar-search-cond-pow-srv-cap-next-val",
+              "adsac-exact-geo-ar-search-cond-pow-srv-cap-greedy-moves", "adsac-d", "adsac-c",
+              "d3qn", "ddpg", "ppo", "hybrid-ppo")
 
 
 def algorithm_spec(name: str) -> AlgorithmSpec:

@@ -44,6 +44,7 @@ __all__ = [
     "OffPolicyConfig",
     "PendingMoves",
     "SeedBatchedAgent",
+    "centroid_move_table",
     "collect",
     "counterfactual_samples",
     "explore_moves",
@@ -193,6 +194,19 @@ def move_target_table(env: MllmOffloadVectorEnv, state: SlotState,
     sc = env.scenario
     moves = action.continuous[:, sc.n_iotds:].reshape(-1, sc.n_uavs, 2)
     return _searched_moves(env, state, action, moves, centroid, values)
+
+
+def centroid_move_table(env: MllmOffloadVectorEnv, state: SlotState,
+                        action: AgentAction) -> NDArray[np.float32]:
+    """[B, M, 3] per UAV greedy's move for ``action``'s servers at ``state``
+    (:meth:`~satedge.agents.heuristics.GreedyPolicy.uav_moves`: toward the centroid of the IoTDs
+    it serves, or if none of those nearest to it; x, y in [-1, 1]) and 1.0 (every UAV has a
+    target): what AD-SAC's continuous agent trains its UAV moves on with
+    ``move_values="centroid"``."""
+    sc = env.scenario
+    server, _, _ = env.decode(to_env_action(action, sc.n_iotds, sc.n_uavs))
+    moves = GreedyPolicy.uav_moves(env.network, state, server)
+    return np.concatenate([moves, np.ones((*moves.shape[:2], 1))], -1).astype(np.float32)
 
 
 def next_slot_move_table(env: MllmOffloadVectorEnv, state: SlotState, action: AgentAction,
@@ -415,6 +429,7 @@ def train_off_policy_seeds(
     search = int(getattr(agent, "server_search_rounds", 0))
     from_mode = bool(getattr(agent, "server_search_from_mode", False))
     centroid = bool(getattr(agent, "move_centroid_candidate", False))
+    move_rule = str(getattr(agent, "move_target_rule", "search"))
     pending = PendingMoves() if getattr(agent, "move_target_next_slot", False) else None
     values = len(MOVE_CANDIDATES) if getattr(agent, "move_value_net", False) else 0
     buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont, tables,
@@ -444,7 +459,7 @@ def train_off_policy_seeds(
         next_obs, reward, trunc, infos = collect(env, obs, mask, action, buffers, rngs,
                                                  cfg.unavailable_samples,
                                                  cfg.counterfactual_samples, search,
-                                                 centroid, start, pending)
+                                                 centroid, start, pending, move_rule)
         done_info = infos.get("final_info", infos)
         for acc, rows in zip(stats, blocks, strict=True):
             _episode_stats(done_info, acc, rows)
@@ -513,6 +528,7 @@ def collect(
     move_centroid: bool = False,
     search_start: NDArray[np.int64] | None = None,
     pending: PendingMoves | None = None,
+    move_rule: str = "search",
 ) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
     """One environment step of the loop: step ``env`` with ``action`` (taken at ``obs``,
     ``mask``), store each seed's transitions (and unavailable-action samples and
@@ -528,7 +544,8 @@ def collect(
     With ``pending`` (``move_target_slot="next"``), the move targets are priced on the slot the
     moves reach instead: this step's transitions are stored with spread 0 and held in
     ``pending``, and the previous step's held ones get their targets from this slot and
-    ``action`` (:class:`PendingMoves`)."""
+    ``action`` (:class:`PendingMoves`). With ``move_rule="centroid"`` the stored move targets
+    are :func:`centroid_move_table` instead of the search's."""
     state = env.state
     assert state is not None
     sc = env.scenario
@@ -546,6 +563,8 @@ def collect(
         pending.resolve(env, state, action, buffers, move_centroid)
         moves: NDArray[np.float32] | None = np.zeros(
             (env.num_envs, sc.n_uavs, 3 + buffers[0].move_value_columns), np.float32)
+    elif buffers[0].stores_move_targets and move_rule == "centroid":
+        moves = centroid_move_table(env, state, action)
     else:
         moves = (move_target_table(env, state, action, move_centroid,
                                    buffers[0].move_value_columns > 0)
