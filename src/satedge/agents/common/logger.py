@@ -45,10 +45,11 @@ METRIC_NAMES: dict[str, str] = {
     "loss/alpha_continuous": "temperature loss of the continuous agent",
     "alpha/discrete": "entropy temperature of the discrete agent",
     "alpha/continuous": "entropy temperature of the continuous agent",
-    "loss/actor_moves": "AD-SAC move_values='simulated': NLL of the lookahead's best UAV moves "
-                        "(part of loss/actor_continuous)",
-    "train/move_target_gap": "AD-SAC move_values='simulated': distance from the policy's mode "
-                             "move to the lookahead's best, per UAV ([-1, 1] units)",
+    "loss/actor_moves": "AD-SAC move_values='simulated' ('centroid'): NLL of the lookahead's "
+                        "best UAV moves (greedy's moves; part of loss/actor_continuous)",
+    "train/move_target_gap": "AD-SAC move_values='simulated' ('centroid'): distance from the "
+                             "policy's mode move to the lookahead's best (greedy's), per UAV "
+                             "([-1, 1] units)",
     "loss/move_value": "AD-SAC move_value_net: regression loss of the learned candidate-move "
                        "values (part of loss/critic)",
     "train/move_value_rmse": "AD-SAC move_value_net: RMS error of the learned candidate-move "
