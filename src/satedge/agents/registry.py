@@ -65,6 +65,11 @@ def _specs() -> dict[str, AlgorithmSpec]:
                              seed_batched=True)
 
     ar = {"server_values": "exact", "uav_geometry": True, "discrete_actor": "autoregressive"}
+    # the -search-cond-pow family: simulated moves and powers, an actor given the servers
+    cond = {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
+            "power_values": "simulated"}
+    srv = {**cond, "server_search": 8}  # ... whose discrete actor also fits a local search
+    cap = {**srv, "alpha_continuous_max": 0.05}  # ... with the continuous temperature bounded
     adsacs = [
         adsac("adsac", {}, "AD-SAC: discrete + continuous SAC agents fused by MPO"),
         adsac("adsac-nompo", {"use_mpo": False}, "ablation: two SAC agents, no MPO"),
@@ -95,47 +100,36 @@ def _specs() -> dict[str, AlgorithmSpec]:
               "adsac-exact-geo-ar-search-rel whose transmit powers also fit the best power of a "
               "one-slot search with the simulator's cost function instead of the critic"),
         adsac("adsac-exact-geo-ar-search-cond-pow",
-              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
-               "power_values": "simulated"},
+              cond,
               "adsac-exact-geo-ar-search-rel-pow whose continuous actor is also given the "
               "discrete action: each IoTD's server, and which tasks each UAV will serve"),
         adsac("adsac-exact-geo-ar-search-cond-pow-srv",
-              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
-               "power_values": "simulated", "server_search": 8},
+              srv,
               "adsac-exact-geo-ar-search-cond-pow whose discrete actor also fits the assignment "
               "a local search with the simulator's cost function reaches from its own servers"),
         adsac("adsac-exact-geo-ar-search-cond-pow-srv-ctr",
-              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
-               "power_values": "simulated", "server_search": 8, "move_centroid": True},
+              {**srv, "move_centroid": True},
               "adsac-exact-geo-ar-search-cond-pow-srv whose move search also prices each UAV's "
               "greedy move toward the centroid of the IoTDs it serves"),
         adsac("adsac-exact-geo-ar-search-cond-pow-srv-mode",
-              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
-               "power_values": "simulated", "server_search": 8,
-               "server_search_from_mode": True},
+              {**srv, "server_search_from_mode": True},
               "adsac-exact-geo-ar-search-cond-pow-srv whose server search also starts from the "
               "discrete actor's mode, the better local optimum kept"),
         adsac("adsac-exact-geo-ar-search-cond-pow-srv-cap",
-              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
-               "power_values": "simulated", "server_search": 8, "alpha_continuous_max": 0.05},
+              cap,
               "adsac-exact-geo-ar-search-cond-pow-srv whose continuous temperature is held at or "
               "below its initial 0.05"),
         adsac("adsac-exact-geo-ar-search-cond-pow-srv-cap-next",
-              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
-               "power_values": "simulated", "server_search": 8, "alpha_continuous_max": 0.05,
-               "move_target_slot": "next"},
+              {**cap, "move_target_slot": "next"},
               "adsac-exact-geo-ar-search-cond-pow-srv-cap whose move targets are priced on the "
               "slot the moves reach, with the servers and powers taken there"),
         adsac("adsac-exact-geo-ar-search-cond-pow-srv-cap-next-val",
-              {**ar, "move_values": "simulated", "continuous_actor": "conditioned",
-               "power_values": "simulated", "server_search": 8, "alpha_continuous_max": 0.05,
-               "move_target_slot": "next", "move_value_net": True},
+              {**cap, "move_target_slot": "next", "move_value_net": True},
               "adsac-exact-geo-ar-search-cond-pow-srv-cap-next whose moves fit the best "
               "candidate under a learned value of each candidate move, regressed on the "
               "candidates' next-slot rewards"),
         adsac("adsac-exact-geo-ar-search-cond-pow-srv-cap-greedy-moves",
-              {**ar, "move_values": "centroid", "continuous_actor": "conditioned",
-               "power_values": "simulated", "server_search": 8, "alpha_continuous_max": 0.05},
+              {**cap, "move_values": "centroid"},
               "adsac-exact-geo-ar-search-cond-pow-srv-cap whose UAV moves imitate greedy's rule "
               "(toward the centroid of the IoTDs each UAV serves) instead of fitting the move "
               "search"),
