@@ -831,6 +831,10 @@ class AdSac:
         """What to differentiate: the loss, or the sum of the seeds' losses."""
         return loss if self.n_seeds == 1 else loss.sum()
 
+    def _used_mean(self, x: Tensor, used: Tensor) -> Tensor:
+        """Mean of ``x`` [B, J] over the parts that are ``used`` [B, J] (0 or 1), per seed."""
+        return self._mean((used * x).sum(-1)) / self._mean(used.sum(-1)).clamp_min(1e-9)
+
     def _metric(self, x: Tensor) -> Any:
         """A logged value: a float, or a list of S floats (one per seed)."""
         x = x.detach()
@@ -1033,7 +1037,7 @@ class AdSac:
         used = (t[..., 2] > 0).float()
         err = (pred - t[..., 3:]).square().mean(-1)  # [B, M]
         loss = self._mean((used * err).sum(-1))
-        mse = self._mean((used * err).sum(-1)) / self._mean(used.sum(-1)).clamp_min(1e-9)
+        mse = self._used_mean(err, used)
         return loss, {"loss/move_value": self._metric(loss),
                       "train/move_value_rmse": self._metric(mse.sqrt())}
 
@@ -1132,8 +1136,7 @@ class AdSac:
             stored = t[..., 3:]
             regret = stored.max(-1).values - stored.gather(-1, pick.unsqueeze(-1)).squeeze(-1)
             used = (t[..., 2] > 0).float()
-            metrics["train/move_value_regret"] = self._metric(
-                self._mean((used * regret).sum(-1)) / self._mean(used.sum(-1)).clamp_min(1e-9))
+            metrics["train/move_value_regret"] = self._metric(self._used_mean(regret, used))
         loss, gap = self._target_nll(mean, log_std, target, t[..., 2] > 0, self.cfg.move_weight)
         return loss, {"loss/actor_moves": self._metric(loss),
                       "train/move_target_gap": self._metric(gap), **metrics}
@@ -1164,8 +1167,7 @@ class AdSac:
         logp = self._dist_d(self.actor_d, b.obs, b.mask, target).log_prob(target)  # [B, K]
         logp = torch.where(used > 0, logp, torch.zeros_like(logp))  # no task: any server
         loss = self._mean(self.cfg.server_weight * -logp.sum(-1))
-        moved = self._mean((used * (target != b.action_d).float()).sum(-1)) / self._mean(
-            used.sum(-1)).clamp_min(1e-9)
+        moved = self._used_mean((target != b.action_d).float(), used)
         return loss, {"loss/actor_servers": self._metric(loss),
                       "train/server_target_moved": self._metric(moved)}
 
@@ -1183,7 +1185,7 @@ class AdSac:
         w = used.float()
         loss = self._mean(weight * (w * nll).sum(-1))
         dist = (torch.tanh(mean) - target).square().sum(-1).sqrt()  # mode to target
-        gap = self._mean((w * dist).sum(-1)) / self._mean(w.sum(-1)).clamp_min(1e-9)
+        gap = self._used_mean(dist, w)
         return loss, gap
 
     @staticmethod
