@@ -52,7 +52,7 @@ from satedge.sim.cost import action_cost
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.state import SlotState, TaskStatus
 
-__all__ = ["OptimizerConfig", "OptimizerPolicy", "SlotSolution", "uav_moves"]
+__all__ = ["OptimizerConfig", "OptimizerPolicy", "SlotSolution", "optimise_powers", "uav_moves"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -138,6 +138,17 @@ class OptimizerPolicy:
               rng: np.random.Generator) -> SlotSolution:
         """Servers and powers minimising ``zeta C + P`` of this slot for every environment."""
         return _SlotSearch(network, state, self.config).solve(rng)
+
+
+def optimise_powers(network: EdgeNetwork, state: SlotState, server: IntArray, power_w: FloatArray,
+                    config: OptimizerConfig | None = None) -> tuple[FloatArray, FloatArray]:
+    """The optimiser's power search for given assignments: best powers [B, K] (W) and
+    ``zeta C + P`` [B] for ``server`` [B, K] at ``state``, starting from ``power_w`` [B, K] and
+    never worse than it (independent tasks by the zoomed 1-D grid, interacting UAV uplinks by
+    steepest descent; the module docstring). Tasks that are not executed keep their power."""
+    search = _SlotSearch(network, state, config or OptimizerConfig())
+    return search.optimise_power(np.arange(state.batch_size), np.asarray(server, np.int64),
+                                 np.asarray(power_w, np.float64))
 
 
 class _SlotSearch:

@@ -133,6 +133,12 @@ def _specs() -> dict[str, AlgorithmSpec]:
               "adsac-exact-geo-ar-search-cond-pow-srv-cap whose UAV moves imitate greedy's rule "
               "(toward the centroid of the IoTDs each UAV serves) instead of fitting the move "
               "search"),
+        adsac("adsac-exact-geo-ar-search-cond-pow-opt-cap-greedy-moves",
+              {**cap, "server_search": 0, "target_search": "optimizer",
+               "move_values": "centroid"},
+              "adsac-exact-geo-ar-search-cond-pow-srv-cap-greedy-moves whose server and power "
+              "targets are the per-slot optimiser's instead of the local searches' (a planner "
+              "distilled)"),
         adsac("adsac-paper", {"form": "paper"}, "AD-SAC in the paper's four-network form"),
     ]
     return {
@@ -198,7 +204,8 @@ ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact
               "adsac-exact-geo-ar-search-cond-pow-srv-cap",
               "adsac-exact-geo-ar-search-cond-pow-srv-cap-next",
               "adsac-exact-geo-ar-search-cond-pow-srv-cap-next-val",
-              "adsac-exact-geo-ar-search-cond-pow-srv-cap-greedy-moves", "adsac-d", "adsac-c",
+              "adsac-exact-geo-ar-search-cond-pow-srv-cap-greedy-moves",
+              "adsac-exact-geo-ar-search-cond-pow-opt-cap-greedy-moves", "adsac-d", "adsac-c",
               "d3qn", "ddpg", "ppo", "hybrid-ppo")
 
 

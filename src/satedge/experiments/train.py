@@ -71,6 +71,7 @@ _LATER_AGENT_SETTINGS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "alpha_continuous_max": (0.0, ()),
     "move_target_slot": ("present", ()),
     "move_value_net": (False, ()),
+    "target_search": ("local", ("server_weight",)),
 }
 """Agent settings added after the first releases: at this default the setting stays out of a
 run's identity, and so do the keys beside it once every setting that reads them is at its

@@ -35,7 +35,8 @@ from satedge.agents.heuristics import (
     search_servers,
     uniform_feasible_servers,
 )
-from satedge.envs.encoding import observation_size, reward_per_task
+from satedge.agents.optimizer import OptimizerPolicy, optimise_powers
+from satedge.envs.encoding import observation_size, power_watts, reward_per_task
 from satedge.envs.encoding import reward as env_reward
 from satedge.envs.vector import MllmOffloadVectorEnv, spawn_seeds
 from satedge.sim.state import SlotState
@@ -318,6 +319,33 @@ def server_target_table(env: MllmOffloadVectorEnv, state: SlotState, action: Age
     return np.stack([best, has_task], -1).astype(np.float32)
 
 
+def optimizer_target_tables(env: MllmOffloadVectorEnv, state: SlotState, action: AgentAction,
+                            rngs: Sequence[np.random.Generator],
+                            ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """The per-slot optimiser's targets, for AD-SAC's ``target_search="optimizer"``: (servers
+    [B, K, 2] per IoTD the optimiser's server for ``state`` and whether it has a task, as
+    :func:`server_target_table`; powers [B, K, 2] per IoTD the optimiser's power search for
+    ``action``'s own servers, started from its powers, in [-1, 1], and whether the IoTD's task
+    is executed under that action (1.0) or not (0.0), as :func:`power_target_table`). The
+    optimiser's random restart of seed s draws from ``rngs[s]`` on that seed's block of
+    environments, so seeds batched together get what they would alone."""
+    sc = env.scenario
+    server, power_w, _ = env.decode(to_env_action(action, sc.n_iotds, sc.n_uavs))
+    per = env.num_envs // len(rngs)
+    best = np.zeros_like(server)
+    for s, rng in enumerate(rngs):
+        rows = np.arange(s * per, (s + 1) * per)
+        best[rows] = OptimizerPolicy().solve(env.network, state.take(rows), rng).server
+    has_task = state.tasks.active & state.mask.any(-1)
+    servers = np.stack([best, has_task], -1).astype(np.float32)
+    p_w, _ = optimise_powers(env.network, state, server, power_w)
+    iotd = sc.iotd
+    span = max(iotd.power_max_w - iotd.power_min_w, 1e-300)
+    unit = np.clip(2.0 * (p_w - iotd.power_min_w) / span - 1.0, -1.0, 1.0)
+    executed = env.network.cost(state, server, power_watts(sc, unit)).executed
+    return servers, np.stack([unit, executed], -1).astype(np.float32)
+
+
 def _rewards_of(env: MllmOffloadVectorEnv, state: SlotState, a_d: NDArray[np.int64],
                 continuous: NDArray[np.float32]) -> tuple[NDArray[np.float64],
                                                           NDArray[np.float64]]:
@@ -430,10 +458,12 @@ def train_off_policy_seeds(
     from_mode = bool(getattr(agent, "server_search_from_mode", False))
     centroid = bool(getattr(agent, "move_centroid_candidate", False))
     move_rule = str(getattr(agent, "move_target_rule", "search"))
+    expert = str(getattr(agent, "target_search", "local")) == "optimizer"
     pending = PendingMoves() if getattr(agent, "move_target_next_slot", False) else None
     values = len(MOVE_CANDIDATES) if getattr(agent, "move_value_net", False) else 0
     buffers = [ReplayBuffer(cfg.buffer_size, obs_dim, sc.n_iotds, sc.n_servers, cont, tables,
-                            targets, powers, search > 0, values) for _ in runs]
+                            targets, powers, search > 0 or expert, values)
+               for _ in runs]
     rngs = [run.seeds.buffer for run in runs]
     counters = {"episodes": 0, "env_steps": 0, "updates": 0}
     obs, info = env.reset(seed=[s for run in runs for s in spawn_seeds(run.seeds.env, n)])
@@ -459,7 +489,7 @@ def train_off_policy_seeds(
         next_obs, reward, trunc, infos = collect(env, obs, mask, action, buffers, rngs,
                                                  cfg.unavailable_samples,
                                                  cfg.counterfactual_samples, search,
-                                                 centroid, start, pending, move_rule)
+                                                 centroid, start, pending, move_rule, expert)
         done_info = infos.get("final_info", infos)
         for acc, rows in zip(stats, blocks, strict=True):
             _episode_stats(done_info, acc, rows)
@@ -529,6 +559,7 @@ def collect(
     search_start: NDArray[np.int64] | None = None,
     pending: PendingMoves | None = None,
     move_rule: str = "search",
+    optimizer_targets: bool = False,
 ) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
     """One environment step of the loop: step ``env`` with ``action`` (taken at ``obs``,
     ``mask``), store each seed's transitions (and unavailable-action samples and
@@ -545,7 +576,9 @@ def collect(
     moves reach instead: this step's transitions are stored with spread 0 and held in
     ``pending``, and the previous step's held ones get their targets from this slot and
     ``action`` (:class:`PendingMoves`). With ``move_rule="centroid"`` the stored move targets
-    are :func:`centroid_move_table` instead of the search's."""
+    are :func:`centroid_move_table` instead of the search's. With ``optimizer_targets`` the
+    stored server and power targets are the per-slot optimiser's
+    (:func:`optimizer_target_tables`) instead of the local searches'."""
     state = env.state
     assert state is not None
     sc = env.scenario
@@ -569,13 +602,18 @@ def collect(
         moves = (move_target_table(env, state, action, move_centroid,
                                    buffers[0].move_value_columns > 0)
                  if buffers[0].stores_move_targets else None)
-    powers = (power_target_table(env, state, action) if buffers[0].stores_power_targets
-              else None)
-    if buffers[0].stores_server_targets and server_search < 1:
-        raise ValueError(f"server_search={server_search}: buffers that store server targets "
-                         "need at least one round of the search")
-    servers = (server_target_table(env, state, action, server_search, search_start)
-               if buffers[0].stores_server_targets else None)
+    if optimizer_targets:
+        srv_t, pow_t = optimizer_target_tables(env, state, action, rngs)
+        powers = pow_t if buffers[0].stores_power_targets else None
+        servers = srv_t if buffers[0].stores_server_targets else None
+    else:
+        powers = (power_target_table(env, state, action) if buffers[0].stores_power_targets
+                  else None)
+        if buffers[0].stores_server_targets and server_search < 1:
+            raise ValueError(f"server_search={server_search}: buffers that store server "
+                             "targets need at least one round of the search")
+        servers = (server_target_table(env, state, action, server_search, search_start)
+                   if buffers[0].stores_server_targets else None)
     next_obs, reward, term, trunc, infos = env.step(to_env_action(action, sc.n_iotds, sc.n_uavs))
     done_info = infos.get("final_info", infos)
     real_next = infos["final_obs"] if "final_obs" in infos else next_obs
