@@ -15,7 +15,10 @@ values, already part of every ``adsac-exact*`` step), alternately on the same st
 them in ms per call, and ``server_target_table`` (the server search of ``server_search``) from
 greedy's servers and from uniform feasible ones, with the reward each search adds. For the powers
 it prints where the search puts greedy's tasks (the share at p_max) and how much searching each
-IoTD's power, from greedy's, lowers the slot's cost.
+IoTD's power, from greedy's, lowers the slot's cost. Last, it times ``optimizer_target_tables``
+(the per-slot optimiser's targets of ``target_search="optimizer"``) on greedy's action and prints
+how much the optimiser's power search for greedy's servers, and the optimiser's own servers and
+powers, raise the reward beyond the one-IoTD-at-a-time power search.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 
 from satedge.agents.common.offpolicy import (
     move_target_table,
+    optimizer_target_tables,
     power_target_table,
     server_reward_table,
     server_target_table,
@@ -39,6 +43,7 @@ from satedge.agents.heuristics import (
     search_uav_moves,
     uniform_feasible_servers,
 )
+from satedge.agents.optimizer import OptimizerPolicy, optimise_powers
 from satedge.envs.encoding import power_watts, reward
 from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.sim.scenario import resolve
@@ -60,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     t_moves, t_servers, t_powers, t_search, t_search_rand = [], [], [], [], []
     search_gain, rand_gain = [], []
     at_max, greedy_max, power_gain = [], [], []
+    t_opt, opt_power_gain, opt_gain = [], [], []
+    opt_rng = np.random.default_rng(args.seed + 1)
     for _ in range(args.slots):
         state = env.state
         assert state is not None
@@ -108,6 +115,15 @@ def main(argv: list[str] | None = None) -> None:
         searched = env.network.cost(state, server, power_watts(sc, best_p))
         power_gain.append(float(np.mean(reward(sc, searched) - reward(sc, env.network.cost(
             state, server, power_w)))))
+        t7 = time.perf_counter()
+        optimizer_target_tables(env, state, action, [opt_rng])
+        t_opt.append(time.perf_counter() - t7)
+        opt_p, _ = optimise_powers(env.network, state, server, power_w)
+        opt_power_gain.append(float(np.mean(reward(sc, env.network.cost(state, server, opt_p))
+                                            - reward(sc, searched))))
+        sol = OptimizerPolicy().solve(env.network, state, opt_rng)
+        opt_gain.append(float(np.mean(reward(sc, env.network.cost(state, sol.server, sol.power_w))
+                                      - reward(sc, searched))))
         env.step(act)
     print(f"default scenario, {args.envs} environments x {args.slots} slots of greedy")
     print(f"  UAVs whose position matters to greedy's action: {100 * np.mean(used_share):.0f} %")
@@ -124,6 +140,10 @@ def main(argv: list[str] | None = None) -> None:
           f"{1e3 * np.median(t_search_rand):.1f} ms; the search raises the reward (-J / K_active) "
           f"of greedy's servers by {np.mean(search_gain):.3f} per slot, of uniform ones by "
           f"{np.mean(rand_gain):.3f}")
+    print(f"  optimizer_target_tables {1e3 * np.median(t_opt):.1f} ms per call; beyond greedy's "
+          f"servers with the one-IoTD power search, the optimiser's power search for the same "
+          f"servers raises the reward by {np.mean(opt_power_gain):.3f} per slot, its own servers "
+          f"and powers by {np.mean(opt_gain):.3f}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ from satedge.agents.common.offpolicy import collect, optimizer_target_tables
 from satedge.agents.common.protocol import AgentAction, to_env_action
 from satedge.agents.optimizer import OptimizerPolicy, optimise_powers
 from satedge.envs.encoding import observation_size, power_watts
+from satedge.envs.vector import MllmOffloadVectorEnv
 from satedge.sim.scenario import Scenario
+from satedge.sim.state import SlotState
 from tests.agents.target_batches import (
     check_stored_targets,
     feasible_servers,
@@ -32,7 +34,8 @@ A = K + 2 * M
 OBS_DIM = observation_size(SC)
 
 
-def _objective(env, state, server, watts) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _objective(env: MllmOffloadVectorEnv, state: SlotState, server: np.ndarray,
+               watts: np.ndarray) -> np.ndarray:
     """zeta C + P of the slot, the optimiser's objective."""
     out = env.network.cost(state, server, watts)
     return np.asarray(SC.cost.reward_scale * out.cost + out.penalty)
@@ -57,7 +60,8 @@ def test_the_power_search_never_loses_and_reports_its_objective() -> None:
 def test_the_tables_are_the_optimisers_servers_and_its_powers_for_the_actions_servers() -> None:
     env, state = reset_state(SC, 3, 8)
     rng = np.random.default_rng(3)
-    action = AgentAction(feasible_servers(state, rng), rng.uniform(-1, 1, (8, A)).astype(np.float32))
+    action = AgentAction(feasible_servers(state, rng),
+                         rng.uniform(-1, 1, (8, A)).astype(np.float32))
     rngs = [np.random.default_rng(10), np.random.default_rng(11)]
     servers, powers = optimizer_target_tables(env, state, action, rngs)
     assert servers.shape == powers.shape == (8, K, 2)
@@ -82,7 +86,8 @@ def test_the_tables_are_the_optimisers_servers_and_its_powers_for_the_actions_se
 def test_the_loop_stores_the_optimisers_targets() -> None:
     env, state = reset_state(SC, 2, 4)
     rng = np.random.default_rng(2)
-    action = AgentAction(feasible_servers(state, rng), rng.uniform(-1, 1, (4, A)).astype(np.float32))
+    action = AgentAction(feasible_servers(state, rng),
+                         rng.uniform(-1, 1, (4, A)).astype(np.float32))
     want_s, want_p = optimizer_target_tables(env, state, action, [np.random.default_rng(7)])
 
     def fresh() -> ReplayBuffer:
