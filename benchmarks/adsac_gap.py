@@ -25,7 +25,8 @@ own first evaluation seed and episodes (the protocol of the run's final evaluati
   :func:`~satedge.agents.heuristics.search_servers` (one-task reassignments priced exactly,
   the mode's powers and moves kept);
 - ``+ optimiser servers and powers`` (probe): the per-slot optimiser's servers and powers with
-  the run's own UAV moves;
+  the run's own UAV moves; it also prints how often AD-SAC's mode sends a task to the
+  optimiser's server on those states;
 - ``+ k-means UAV moves`` (probe): the run's servers and powers with the optimiser's UAV rule
   (toward weighted k-means centres of the IoTDs' expected requests);
 - ``+ learned-value UAV moves`` (runs with ``move_value_net`` only): the run's servers and powers,
@@ -256,15 +257,27 @@ def searched_part(rounds: int) -> Callable[[EdgeNetwork, SlotState, Action], Act
     return change
 
 
-def optimizer_swap(optimizer: HeuristicPolicy) -> Callable[..., Action]:
+class OptimizerSwap:
     """The per-slot optimiser's servers and powers, AD-SAC's UAV moves (a probe: how much the
-    one-slot part could still give with the run's own moves)."""
-    def pick(network: EdgeNetwork, state: SlotState, servers: np.ndarray, cont: np.ndarray,
-             obs: torch.Tensor) -> Action:
+    one-slot part could still give with the run's own moves). It also counts, over the tasks
+    of the states it visits, how often AD-SAC's mode sends a task where the optimiser does."""
+
+    def __init__(self, optimizer: HeuristicPolicy) -> None:
+        self.optimizer, self.same, self.tasks = optimizer, 0, 0
+
+    def __call__(self, network: EdgeNetwork, state: SlotState, servers: np.ndarray,
+                 cont: np.ndarray, obs: torch.Tensor) -> Action:
         action = env_action(network.scenario, servers[0], cont)
-        o = optimizer.act(network, state, np.random.default_rng(0))
+        o = self.optimizer.act(network, state, np.random.default_rng(0))
+        task = state.tasks.active & state.mask.any(-1)
+        self.same += int(np.sum((servers[0] == o["offload"]) & task))
+        self.tasks += int(np.sum(task))
         return {**action, "offload": o["offload"], "power": o["power"]}
-    return pick
+
+    @property
+    def agreement(self) -> float:
+        """Share of the visited tasks that AD-SAC's mode sends to the optimiser's server."""
+        return self.same / max(self.tasks, 1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -283,6 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     assert isinstance(greedy, GreedyPolicy)
     table: dict[str, list[dict[str, float]]] = {}
     prefs: list[dict[str, float]] = []
+    agree: list[float] = []
     def seed_of(run: Path) -> int:
         return int(json.loads((run / "run.json").read_text())["seeds"]["seed"])
 
@@ -304,7 +318,8 @@ def main(argv: list[str] | None = None) -> None:
             rows[f"critic picks best of {n}"] = Probe(agent, n, by_critic(agent))
             rows[f"cost picks best of {n} (probe)"] = Probe(agent, n, by_cost)
         rows["cost local search from the mode (probe)"] = Probe(agent, 0, local_search(8))
-        rows["+ optimiser servers and powers (probe)"] = Probe(agent, 0, optimizer_swap(optimizer))
+        opt_swap = OptimizerSwap(optimizer)
+        rows["+ optimiser servers and powers (probe)"] = Probe(agent, 0, opt_swap)
         rows["+ k-means UAV moves (probe)"] = Probe(agent, 0, kmeans_moves)
         if agent.move_value_net:
             rows["+ learned-value UAV moves"] = Probe(agent, 0, learned_value_moves(agent))
@@ -318,6 +333,10 @@ def main(argv: list[str] | None = None) -> None:
             r = evaluate(policy, scenario, args.episodes, seed)
             table.setdefault(name, []).append(r)
             print(f"{run.name}: {name}: cost {r['cost_per_slot']:.2f}", flush=True)
+        if opt_swap.tasks:
+            agree.append(opt_swap.agreement)
+            print(f"{run.name}: the mode sends {100 * opt_swap.agreement:.1f} % of the tasks to "
+                  "the optimiser's server", flush=True)
         if pref.rows:
             prefs.append(pref.summary())
     keys = ("cost_per_slot", "latency_s", "energy_j_per_slot", "deadline_miss_rate", "uav_share")
@@ -332,6 +351,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {name} | {mean['cost_per_slot']:.2f} | {mean['latency_s']:.2f} | "
               f"{mean['energy_j_per_slot']:.0f} | {100 * mean['deadline_miss_rate']:.1f} % | "
               f"{100 * mean['uav_share']:.1f} % | {per_run} |")
+    if agree:
+        print(f"\nAD-SAC's mode sends {100 * np.mean(agree):.1f} % of the tasks on its own states "
+              f"to the per-slot optimiser's server (per run: "
+              f"{', '.join(f'{100 * a:.1f}' for a in agree)} %).")
     if prefs:
         p = {k: float(np.mean([x[k] for x in prefs])) for k in prefs[0]}
         print(f"\nOn AD-SAC's own states ({p['states']:.0f} per run; greedy's servers differ from "
