@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -13,19 +11,11 @@ from satedge.agents.heuristics import make_policy
 from satedge.experiments.evaluate import AgentPolicy, evaluate
 from satedge.experiments.train import load_trained_agent, train
 from satedge.sim.scenario import resolve
+from tests.experiments.scripts import load_script
 
 TINY = resolve("small", ["episode_slots=10"])
 FAST = {"learning_starts": 40, "eval_episodes": 2, "eval_every_episodes": 4, "batch_size": 32,
         "mpo_samples": 4, "hidden": [32, 32], "buffer_size": 500}
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "against_greedy.py"
-
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("against_greedy", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +28,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 def test_pairs_each_run_with_the_reference_on_an_unseen_evaluation_seed(
         runs: list[Path], capsys: pytest.CaptureFixture[str]) -> None:
-    _script().main([*map(str, runs), "--episodes", "2", "--reference", "random"])
+    load_script("against_greedy").main([*map(str, runs), "--episodes", "2", "--reference",
+                                        "random"])
     out = capsys.readouterr().out
     start = f"| {runs[0].parent}"
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith(start)]
@@ -59,4 +50,4 @@ def test_pairs_each_run_with_the_reference_on_an_unseen_evaluation_seed(
 
 def test_an_evaluation_index_the_run_lacks_is_named(runs: list[Path]) -> None:
     with pytest.raises(SystemExit, match="--eval-index 10 is outside the 10 evaluation seeds"):
-        _script().main([str(runs[0]), "--episodes", "1", "--eval-index", "10"])
+        load_script("against_greedy").main([str(runs[0]), "--episodes", "1", "--eval-index", "10"])
