@@ -71,6 +71,17 @@ def fit_mode(agent: AdSac, batch: ReplayBatch, updates: int = 300) -> np.ndarray
     return agent.act(b.obs.numpy(), b.mask.numpy(), deterministic=True).continuous
 
 
+def assert_copies_share(data: dict[str, np.ndarray], key: str, want: np.ndarray) -> None:
+    """A buffer's state dict ``data`` after one ``collect`` of 4 transitions: the first 4 rows
+    hold ``want`` under ``key``, and every copy after them (unavailable-action or counterfactual)
+    holds its transition's, matched by the continuous action."""
+    np.testing.assert_array_equal(data[key][:4], want)
+    assert len(data[key]) > 4
+    for row in range(4, len(data[key])):
+        src = int(np.flatnonzero((data["action_c"][:4] == data["action_c"][row]).all(-1))[0])
+        np.testing.assert_array_equal(data[key][row], want[src])
+
+
 def check_stored_targets(buf: ReplayBuffer, key: str, want: np.ndarray,
                          fresh: Callable[[], ReplayBuffer], rng: np.random.Generator) -> None:
     """After one ``collect`` of 4 transitions (with unavailable-action copies) into ``buf``: the
@@ -78,11 +89,7 @@ def check_stored_targets(buf: ReplayBuffer, key: str, want: np.ndarray,
     by the continuous action), a sample carries them, ``fresh()`` restores them from the state
     dict, and adding a row without them raises."""
     data = buf.state_dict()
-    np.testing.assert_array_equal(data[key][:4], want)
-    assert len(buf) > 4
-    for row in range(4, len(buf)):
-        src = int(np.flatnonzero((data["action_c"][:4] == data["action_c"][row]).all(-1))[0])
-        np.testing.assert_array_equal(data[key][row], want[src])
+    assert_copies_share(data, key, want)
     assert getattr(buf.sample(8, rng), key) is not None
     restored = fresh()
     restored.load_state_dict(data)
