@@ -158,3 +158,14 @@ def test_reward_per_task_sums_to_reward(form):
         shares = info["reward_per_task"]
         assert shares.shape == (3, env.scenario.n_iotds)
         np.testing.assert_allclose(shares.sum(-1), r, rtol=1e-9, atol=1e-9)
+
+
+def test_power_units_invert_power_watts() -> None:
+    from satedge.envs.encoding import power_units, power_watts
+    from satedge.sim.scenario import Scenario
+
+    sc = Scenario()
+    units = np.linspace(-1.0, 1.0, 11)
+    np.testing.assert_allclose(power_units(sc, power_watts(sc, units)), units, atol=1e-12)
+    lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
+    np.testing.assert_array_equal(power_units(sc, np.array([lo / 2, hi * 2])), [-1.0, 1.0])

@@ -48,6 +48,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from satedge.agents.heuristics import Action, GreedyPolicy, uniform_feasible_servers
+from satedge.envs.encoding import power_units
 from satedge.sim.cost import action_cost
 from satedge.sim.network import EdgeNetwork
 from satedge.sim.state import SlotState, TaskStatus
@@ -128,10 +129,7 @@ class OptimizerPolicy:
     def act(self, network: EdgeNetwork, state: SlotState, rng: np.random.Generator) -> Action:
         """Batched action: the solution's servers and powers, UAVs toward k-means centres."""
         sol = self.solve(network, state, rng)
-        iotd = network.scenario.iotd
-        span = max(iotd.power_max_w - iotd.power_min_w, 1e-300)
-        return {"offload": sol.server,
-                "power": np.clip(2.0 * (sol.power_w - iotd.power_min_w) / span - 1.0, -1.0, 1.0),
+        return {"offload": sol.server, "power": power_units(network.scenario, sol.power_w),
                 "uav": uav_moves(network, state, self.config.kmeans_iterations)}
 
     def solve(self, network: EdgeNetwork, state: SlotState,

@@ -49,7 +49,7 @@ from satedge.sim.scenario import Scenario
 from satedge.sim.state import Outcome, SlotState, TaskStatus
 
 __all__ = ["IOTD_FEATURE", "PER_IOTD", "ActionDecoder", "ObservationEncoder", "info_dict",
-           "power_watts", "reward", "reward_per_task"]
+           "power_units", "power_watts", "reward", "reward_per_task"]
 
 FloatArray = NDArray[np.float64]
 PER_IOTD = 10
@@ -194,6 +194,15 @@ def power_watts(sc: Scenario, power: NDArray[Any]) -> FloatArray:
     values outside [-1, 1] clipped (constraint 31d)."""
     lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
     return lo + (np.asarray(power, dtype=np.float64).clip(-1.0, 1.0) + 1.0) / 2.0 * (hi - lo)
+
+
+def power_units(sc: Scenario, watts: NDArray[Any]) -> FloatArray:
+    """Transmit powers in watts as the action's [-1, 1] units, the inverse of
+    :func:`power_watts` (values outside [p_min, p_max] clipped)."""
+    lo, hi = sc.iotd.power_min_w, sc.iotd.power_max_w
+    span = max(hi - lo, 1e-300)
+    return np.asarray(np.clip(2.0 * (np.asarray(watts, dtype=np.float64) - lo) / span - 1.0,
+                              -1.0, 1.0))
 
 
 def _checked(action: Mapping[str, Any], key: str, shape: tuple[int, ...]) -> NDArray[Any]:

@@ -36,7 +36,7 @@ from satedge.agents.heuristics import (
     uniform_feasible_servers,
 )
 from satedge.agents.optimizer import OptimizerPolicy, optimise_powers
-from satedge.envs.encoding import observation_size, power_watts, reward_per_task
+from satedge.envs.encoding import observation_size, power_units, reward_per_task
 from satedge.envs.encoding import reward as env_reward
 from satedge.envs.vector import MllmOffloadVectorEnv, spawn_seeds
 from satedge.sim.state import SlotState
@@ -339,11 +339,8 @@ def optimizer_target_tables(env: MllmOffloadVectorEnv, state: SlotState, action:
     has_task = state.tasks.active & state.mask.any(-1)
     servers = np.stack([best, has_task], -1).astype(np.float32)
     p_w, _ = optimise_powers(env.network, state, server, power_w)
-    iotd = sc.iotd
-    span = max(iotd.power_max_w - iotd.power_min_w, 1e-300)
-    unit = np.clip(2.0 * (p_w - iotd.power_min_w) / span - 1.0, -1.0, 1.0)
-    executed = env.network.cost(state, server, power_watts(sc, unit)).executed
-    return servers, np.stack([unit, executed], -1).astype(np.float32)
+    executed = env.network.cost(state, server, p_w).executed
+    return servers, np.stack([power_units(sc, p_w), executed], -1).astype(np.float32)
 
 
 def _rewards_of(env: MllmOffloadVectorEnv, state: SlotState, a_d: NDArray[np.int64],
