@@ -132,6 +132,8 @@ def _random_buffer(rng: np.random.Generator, obs_dim: int, k: int, s: int,
                                                ("modern", True, "exact+geometry+ar+cond"),
                                                ("modern", True, "exact+cond"),
                                                ("modern", True, "exact+geometry+ar+cond+srv"),
+                                               ("modern", True,
+                                                "exact+geometry+ar+cond+srv+beam"),
                                                ("modern", True, "exact+geometry+ar+cond+val")])
 def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool, values: str) -> None:
     sc = Scenario()
@@ -146,7 +148,7 @@ def test_batched_adsac_updates_like_separate_agents(form: str, shared: bool, val
                       discrete_actor="autoregressive" if ar else "factorised",
                       continuous_actor=actor_c, server_search=2 if "srv" in flags else 0,
                       move_values="simulated" if "val" in flags else "critic",
-                      move_value_net="val" in flags)
+                      move_value_net="val" in flags, decision_beam=3 if "beam" in flags else 0)
     seeds = (5, 6, 7)
     separate = [AdSac(obs_dim, k, s, a, cfg, seed=x) for x in seeds]
     batched = AdSac.seed_batched([AdSac(obs_dim, k, s, a, cfg, seed=x) for x in seeds])

@@ -171,7 +171,10 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 _TARGET_BOUND = 0.999  # move and power targets are clipped to +-this before atanh
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _MODULES = ("actor_d", "actor_c", "old_d", "old_c", "critics", "critic_targets", "values",
-            "value_targets", "move_value")
+            "value_targets", "move_value", "context_d")
+_OPTIONAL = frozenset({"move_value", "context_d"})
+"""Modules added after the first releases: empty unless their option is on, and absent from
+older checkpoints."""
 _STATEFUL = (*_MODULES, "opt_actor", "opt_critic", "opt_alpha", "opt_dual")
 """Attributes whose ``state_dict`` a checkpoint holds (plus the raw dual tensors and the RNG)."""
 
@@ -217,6 +220,10 @@ class AdSacConfig:
     # > 0: a deterministic action (evaluation) is the best, by the min-twin Q, of the discrete
     # mode and this many samples of the discrete policy, the continuous part at its mode
     decision_samples: int = 0
+    # > 0: a deterministic action's servers are the most pseudo-likely, under a network fitted
+    # to the stored server targets given the other IoTDs' targets (ServerContextNet), of the
+    # autoregressive actor's greedy decoding and its beam search of this width
+    decision_beam: int = 0
     # "factorised": one categorical per IoTD given the state (the paper); "autoregressive": IoTD
     # k's categorical also sees the servers' load from the IoTDs placed before it (shared
     # per-IoTD networks only; AutoregressiveIotdActor)
@@ -371,6 +378,17 @@ class AdSacConfig:
         if self.decision_samples < 0:
             raise ValueError(f"decision_samples={self.decision_samples} must be >= 0 (0: the "
                              "mode)")
+        if self.decision_beam < 0:
+            raise ValueError(f"decision_beam={self.decision_beam} must be >= 0 (0: off)")
+        if self.decision_beam > 0 and not (
+                self.discrete_actor == "autoregressive" and self.decision_samples == 0
+                and (self.server_search > 0 or self.target_search == "optimizer")):
+            raise ValueError(f"decision_beam={self.decision_beam} needs the autoregressive "
+                             "discrete actor, server targets (server_search > 0 or "
+                             "target_search='optimizer') and no decision_samples; got "
+                             f"discrete_actor={self.discrete_actor!r}, server_search="
+                             f"{self.server_search}, target_search={self.target_search!r}, "
+                             f"decision_samples={self.decision_samples}")
 
 
 class DecomposedCritic(nn.Module):
@@ -502,8 +520,12 @@ class AutoregressiveIotdActor(nn.Module):
         per, glob, ctx = split_iotd_blocks(obs, self.k, self.block)
         base = torch.cat([per, ctx.expand(-1, self.k, -1),
                           glob.unsqueeze(1).expand(-1, self.k, -1)], -1)
-        order = torch.argsort(-per[..., IOTD_FEATURE["output_tokens"]], dim=1, stable=True)
-        return base, load_sizes(per), order
+        return base, load_sizes(per), placement_order(per)
+
+    def _logits(self, base: Tensor, load: Tensor) -> Tensor:
+        """[..., S] server logits of IoTDs with inputs ``base`` [..., F] and the servers' load
+        ``load`` [..., S, 3] from the IoTDs placed before them."""
+        return self.net(torch.cat([base, load.flatten(-2) / self.k], -1))
 
     def forward(self, obs: Tensor, servers: Tensor) -> Tensor:
         base, size, order = self._parts(obs)
@@ -512,7 +534,7 @@ class AutoregressiveIotdActor(nn.Module):
         ordered = share.gather(1, index)  # [B, K, S, 3] in placement order
         before = torch.cat([torch.zeros_like(ordered[:, :1]), ordered[:, :-1]], 1).cumsum(1)
         load = torch.empty_like(before).scatter_(1, index, before)  # back to IoTD positions
-        return self.net(torch.cat([base, load.flatten(2) / self.k], -1)).flatten(1)
+        return self._logits(base, load).flatten(1)
 
     @torch.no_grad()
     def decode(self, obs: Tensor, mask: Tensor, gumbel: Tensor | None = None) -> Tensor:
@@ -525,7 +547,7 @@ class AutoregressiveIotdActor(nn.Module):
         servers = torch.zeros(obs.shape[0], self.k, dtype=torch.long)
         for j in range(self.k):
             col = order[:, j]
-            logits = self.net(torch.cat([base[rows, col], load.flatten(1) / self.k], -1))
+            logits = self._logits(base[rows, col], load)
             score = MaskedCategorical(logits.unsqueeze(1), mask[rows, col].unsqueeze(1)).log_probs
             if gumbel is not None:
                 score = score + gumbel[rows, col].unsqueeze(1)
@@ -534,6 +556,51 @@ class AutoregressiveIotdActor(nn.Module):
             load = load + nn.functional.one_hot(pick, self.s).float().unsqueeze(-1) * \
                 size[rows, col].unsqueeze(1)
         return servers
+
+    @torch.no_grad()
+    def beam(self, obs: Tensor, mask: Tensor, width: int) -> Tensor:
+        """int64 [B, W, K] the ``W = min(width, S^K)`` most probable placements found by a beam
+        search of ``width`` in placement order, most probable first (a placement that needs a
+        masked server ranks below every allowed one)."""
+        base, size, order = self._parts(obs)
+        b, k, s = obs.shape[0], self.k, self.s
+        rows = torch.arange(b)
+        score = base.new_zeros(b, 1)
+        servers = torch.zeros(b, 1, k, dtype=torch.long)
+        load = base.new_zeros(b, 1, s, 3)
+        for j in range(k):
+            col, w = order[:, j], score.shape[1]
+            x = base[rows, col].unsqueeze(1).expand(-1, w, -1).reshape(b * w, -1)
+            logits = self._logits(x, load.reshape(b * w, s, 3)).view(b, w, s)
+            logp = MaskedCategorical(logits, mask[rows, col].unsqueeze(1).expand(-1, w, -1))
+            top = (score.unsqueeze(-1) + logp.log_probs).view(b, w * s).topk(min(width, w * s))
+            parent, pick = top.indices // s, top.indices % s
+            score = top.values
+            servers = servers.gather(1, parent.unsqueeze(-1).expand(-1, -1, k)).clone()
+            servers[rows.unsqueeze(1), torch.arange(pick.shape[1]), col.unsqueeze(1)] = pick
+            load = load.gather(1, parent[..., None, None].expand(-1, -1, s, 3)) + \
+                nn.functional.one_hot(pick, s).float().unsqueeze(-1) * size[rows, col][:, None,
+                                                                                        None]
+        return servers
+
+
+class ServerContextNet(AutoregressiveIotdActor):
+    """IoTD k's server logits given the servers of all the other IoTDs [B, K * S]: the
+    autoregressive actor's inputs with the load of every other IoTD instead of those placed
+    before it (``decision_beam``). Fitted to the stored server targets, it scores a whole
+    assignment by its pseudo-likelihood ``sum_k log p(a_k | s, a_-k)``."""
+
+    def forward(self, obs: Tensor, servers: Tensor) -> Tensor:
+        base, size, _ = self._parts(obs)
+        share = nn.functional.one_hot(servers, self.s).float().unsqueeze(-1) * size.unsqueeze(2)
+        return self._logits(base, share.sum(1, keepdim=True) - share).flatten(1)
+
+    def pseudo_log_likelihood(self, obs: Tensor, mask: Tensor, servers: Tensor,
+                              used: Tensor) -> Tensor:
+        """[B] ``sum_k log p(a_k | s, a_-k)`` of servers [B, K] over the IoTDs ``used``."""
+        logp = MaskedCategorical(self(obs, servers).view(-1, self.k, self.s),
+                                 mask).log_prob(servers)
+        return torch.where(used, logp, torch.zeros_like(logp)).sum(-1)
 
 
 class SharedContinuousActor(nn.Module):
@@ -637,6 +704,18 @@ class MoveValueNet(nn.Module):
                                                      pair_in)))
 
 
+def placement_order(per: Tensor) -> Tensor:
+    """[B, K] the IoTDs in placement order: by requested output length, longest first (ties by
+    index)."""
+    return torch.argsort(-per[..., IOTD_FEATURE["output_tokens"]], dim=1, stable=True)
+
+
+def task_present(obs: Tensor, mask: Tensor, k: int, block: int) -> Tensor:
+    """bool [B, K] the IoTDs with a task this slot and at least one allowed server."""
+    per = obs[:, : k * block].reshape(-1, k, block)
+    return (per[..., IOTD_FEATURE["active"]] > 0.5) & mask.any(-1)
+
+
 def load_sizes(per: Tensor) -> Tensor:
     """[B, K, 3] what an IoTD adds to its server's load: 1, and its request and output-length
     features rescaled from [-1, 1] to [0, 1]."""
@@ -731,6 +810,11 @@ class AdSac:
             if config.move_value_net
             else nn.ModuleList()
         )
+        self.context_d = (
+            ServerContextNet(obs_dim, n_iotds, n_servers, blk, config.iotd_hidden)
+            if config.decision_beam
+            else nn.ModuleList()
+        )
         log_alpha = float(np.log(config.init_alpha))
         self.log_alpha = torch.tensor([log_alpha, log_alpha], requires_grad=True)  # d, c
         self.eta_raw = torch.tensor(0.5, requires_grad=True)
@@ -799,7 +883,8 @@ class AdSac:
     def _make_optimizers(self) -> None:
         config = self.cfg
         self.opt_actor = torch.optim.Adam(
-            [*self.actor_d.parameters(), *self.actor_c.parameters()], lr=config.actor_lr
+            [*self.actor_d.parameters(), *self.actor_c.parameters(),
+             *self.context_d.parameters()], lr=config.actor_lr
         )
         self.opt_critic = torch.optim.Adam(
             [*self.critics.parameters(), *self.values.parameters(),
@@ -929,6 +1014,8 @@ class AdSac:
         o, m = torch.as_tensor(obs), torch.as_tensor(mask)
         if deterministic:
             a_d = self._mode_d(o, m)
+            if self.cfg.decision_beam:
+                a_d = self._best_by_context(o, m, a_d, self.cfg.decision_beam)
             a_c = self._dist_c(self.actor_c, o, a_d).mode()
             if self.cfg.decision_samples:
                 a_d = self._best_by_critic(o, m, a_d, a_c, self.cfg.decision_samples)
@@ -957,6 +1044,32 @@ class AdSac:
         q = torch.stack([q_joint(cr(o, a, onehot), onehot) for cr in self._role_critics(0)])
         q = q.min(0).values.view(seeds, c, r // seeds).transpose(0, 1).reshape(c, r)
         return cands.gather(0, q.argmax(0).view(1, r, 1).expand(1, r, k)).squeeze(0)
+
+    @torch.no_grad()
+    def _best_by_context(self, obs: Tensor, mask: Tensor, mode: Tensor, width: int) -> Tensor:
+        """[R, K] of the mode and the actor's beam of ``width``, the assignment of highest
+        pseudo-likelihood under :class:`ServerContextNet` (ties: the earlier, the mode first);
+        draws nothing."""
+        beams = cast(AutoregressiveIotdActor, self.actor_d).beam(obs, mask, width)
+        cands = torch.cat([mode[None], beams.transpose(0, 1)])  # [C, R, K]
+        c, r, k = cands.shape
+        used = task_present(obs, mask, self.k, self.cfg.iotd_block)
+        o, m, u = (seed_major(x.expand(c, *x.shape), self.n_seeds) for x in (obs, mask, used))
+        a = seed_major(cands, self.n_seeds)
+        score = cast(ServerContextNet, self.context_d).pseudo_log_likelihood(o, m, a, u)
+        score = unseed_major(score.unsqueeze(-1), c, self.n_seeds).squeeze(-1)  # [C, R]
+        return cands.gather(0, score.argmax(0).view(1, r, 1).expand(1, r, k)).squeeze(0)
+
+    def _context_loss(self, b: ReplayBatch) -> tuple[Tensor, dict[str, Any]]:
+        """The negative pseudo-log-likelihood of the stored server targets under
+        :class:`ServerContextNet` (each IoTD's target given the others'), summed over the IoTDs
+        with a task."""
+        if b.server_targets is None:
+            raise ValueError("decision_beam > 0 needs server_targets in the batch")
+        target, used = b.server_targets[..., 0].long(), b.server_targets[..., 1] > 0
+        net = cast(ServerContextNet, self.context_d)
+        loss = self._mean(-net.pseudo_log_likelihood(b.obs, b.mask, target, used))
+        return loss, {"loss/server_context": self._metric(loss)}
 
     # -- update ---------------------------------------------------------------------------
     def update(self, batch: ReplayBatch) -> dict[str, Any]:
@@ -1132,6 +1245,10 @@ class AdSac:
             mpo_loss, mpo_metrics = self._mpo_losses(b)
             loss = loss + mpo_loss
             metrics.update(mpo_metrics)
+        if self.cfg.decision_beam:  # its own parameters: the other gradients are unchanged
+            loss_x, metrics_x = self._context_loss(b)
+            loss = loss + loss_x
+            metrics.update(metrics_x)
         self.opt_actor.zero_grad()
         self._total(loss).backward()
         self.opt_actor.step()
@@ -1341,8 +1458,8 @@ class AdSac:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name in _STATEFUL:
-            # checkpoints from before move_value existed lack it (then empty: nothing to load)
-            getattr(self, name).load_state_dict(state.get(name, {}) if name == "move_value"
+            # checkpoints from before an optional module existed lack it (then it is empty)
+            getattr(self, name).load_state_dict(state.get(name, {}) if name in _OPTIONAL
                                                 else state[name])
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])

@@ -70,6 +70,8 @@ def _specs() -> dict[str, AlgorithmSpec]:
             "power_values": "simulated"}
     srv = {**cond, "server_search": 8}  # ... whose discrete actor also fits a local search
     cap = {**srv, "alpha_continuous_max": 0.05}  # ... with the continuous temperature bounded
+    # ... with greedy's moves and the per-slot optimiser's server and power targets
+    opt = {**cap, "server_search": 0, "target_search": "optimizer", "move_values": "centroid"}
     adsacs = [
         adsac("adsac", {}, "AD-SAC: discrete + continuous SAC agents fused by MPO"),
         adsac("adsac-nompo", {"use_mpo": False}, "ablation: two SAC agents, no MPO"),
@@ -133,12 +135,16 @@ def _specs() -> dict[str, AlgorithmSpec]:
               "adsac-exact-geo-ar-search-cond-pow-srv-cap whose UAV moves imitate greedy's rule "
               "(toward the centroid of the IoTDs each UAV serves) instead of fitting the move "
               "search"),
-        adsac("adsac-exact-geo-ar-search-cond-pow-opt-cap-greedy-moves",
-              {**cap, "server_search": 0, "target_search": "optimizer",
-               "move_values": "centroid"},
+        adsac("adsac-exact-geo-ar-search-cond-pow-opt-cap-greedy-moves", opt,
               "adsac-exact-geo-ar-search-cond-pow-srv-cap-greedy-moves whose server and power "
               "targets are the per-slot optimiser's instead of the local searches' (a planner "
               "distilled)"),
+        adsac("adsac-exact-geo-ar-search-cond-pow-opt-cap-greedy-moves-beam",
+              {**opt, "decision_beam": 8},
+              "adsac-exact-geo-ar-search-cond-pow-opt-cap-greedy-moves whose deterministic "
+              "servers are, of the actor's greedy decoding and a beam of 8, the most "
+              "pseudo-likely under a second network fitted to each IoTD's server target given "
+              "the others'"),
         adsac("adsac-paper", {"form": "paper"}, "AD-SAC in the paper's four-network form"),
     ]
     return {
@@ -205,7 +211,8 @@ ALGORITHMS = ("adsac", "adsac-nompo", "adsac-paper", "adsac-exact", "adsac-exact
               "adsac-exact-geo-ar-search-cond-pow-srv-cap-next",
               "adsac-exact-geo-ar-search-cond-pow-srv-cap-next-val",
               "adsac-exact-geo-ar-search-cond-pow-srv-cap-greedy-moves",
-              "adsac-exact-geo-ar-search-cond-pow-opt-cap-greedy-moves", "adsac-d", "adsac-c",
+              "adsac-exact-geo-ar-search-cond-pow-opt-cap-greedy-moves",
+              "adsac-exact-geo-ar-search-cond-pow-opt-cap-greedy-moves-beam", "adsac-d", "adsac-c",
               "d3qn", "ddpg", "ppo", "hybrid-ppo")
 
 

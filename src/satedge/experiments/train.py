@@ -72,6 +72,7 @@ _LATER_AGENT_SETTINGS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "move_target_slot": ("present", ()),
     "move_value_net": (False, ()),
     "target_search": ("local", ("server_weight",)),
+    "decision_beam": (0, ()),
 }
 """Agent settings added after the first releases: at this default the setting stays out of a
 run's identity, and so do the keys beside it once every setting that reads them is at its

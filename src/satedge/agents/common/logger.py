@@ -64,6 +64,9 @@ METRIC_NAMES: dict[str, str] = {
                           "assignment (part of loss/actor_discrete)",
     "train/server_target_moved": "AD-SAC server_search > 0: share of the IoTDs with a task whose "
                                  "searched server differs from the stored one",
+    "loss/server_context": "AD-SAC decision_beam > 0: negative pseudo-log-likelihood of the "
+                           "stored server targets under the context network (each IoTD's "
+                           "target given the others')",
     # MPO fusion step
     "mpo/eta": "E-step temperature eta",
     "mpo/kl_discrete": "achieved M-step KL(pi_old_d || pi_d), nats",
