@@ -9,13 +9,17 @@ Usage::
 For each AD-SAC run whose replay buffer stores server targets (``server_search > 0`` or
 ``target_search="optimizer"``): a run trained with ``decision_beam > 0`` uses its own context
 network; any other gets a fresh :class:`~satedge.agents.adsac.ServerContextNet` (torch seed 0)
-fitted afterwards to its checkpoint's replay buffer, ``--steps`` minibatch steps of the agent's
+fitted afterwards to four fifths of its checkpoint's replay buffer (the fifth of
+``server_fit.py`` held out), ``--steps`` minibatch steps of the agent's
 own loss (``AdSac._context_loss``, Adam at the actor's learning rate, the agent's batch size);
 the default is about as many as the training loop gives it (one per transition after
 ``learning_starts``). It then evaluates the run's first evaluation seed (the protocol of
 ``summary.json``) with the plain mode (``decision_beam`` 0) and with each width of
 ``--widths``, and prints each run's costs and the mean paired change over the runs with a 95 %
-t-interval. Nothing in the run directory is written.
+t-interval. On the held-out fifth of the stored states it also prints how often each of these
+picks the stored target server: the actor's mode (greedy decoding), the actor given the targets
+of the IoTDs placed before (teacher forcing), the context network given all the other IoTDs'
+targets, and the decision with the first width. Nothing in the run directory is written.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -31,20 +36,17 @@ from scipy import stats
 
 from satedge.agents.adsac import AdSac, ServerContextNet
 from satedge.agents.common.buffers import ReplayBatch
-from satedge.agents.common.checkpoint import load_checkpoint
+from satedge.agents.common.distributions import MaskedCategorical
 from satedge.experiments.evaluate import AgentPolicy, evaluate
 from satedge.experiments.train import load_trained_agent
+from server_fit import stored_targets  # a sibling script
+
+AGREEMENTS = ("mode", "teacher-forced", "context given the others", "decision")
 
 
-def fit_context(agent: AdSac, run: Path, steps: int) -> int:
-    """Fit a fresh context network to ``run``'s stored server targets; returns the number of
-    stored transitions."""
-    buf = load_checkpoint(run / "checkpoint.pt")["state"]["buffer"]
-    if "server_targets" not in buf:
-        raise SystemExit(f"{run}: its buffer stores no server targets")
-    obs = torch.as_tensor(np.asarray(buf["obs"]), dtype=torch.float32)
-    mask = torch.as_tensor(np.asarray(buf["mask"]), dtype=torch.bool)
-    targets = torch.as_tensor(np.asarray(buf["server_targets"]), dtype=torch.float32)
+def fit_context(agent: AdSac, obs: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor,
+                steps: int) -> None:
+    """Fit a fresh context network to the stored server targets [N, K, 2] at ``obs``."""
     torch.manual_seed(0)
     agent.context_d = ServerContextNet(agent.obs_dim, agent.k, agent.s, agent.cfg.iotd_block,
                                        agent.cfg.iotd_hidden)
@@ -59,7 +61,22 @@ def fit_context(agent: AdSac, run: Path, steps: int) -> int:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return n
+
+
+@torch.no_grad()
+def agreements(agent: AdSac, obs: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
+               used: torch.Tensor, width: int) -> list[float]:
+    """How often, over the IoTDs with a task, the target server is picked by: the actor's mode
+    (greedy decoding), its categoricals given the targets of the IoTDs placed before (teacher
+    forcing), the context network given every other IoTD's target, and the decision with a beam
+    of ``width``."""
+    mode = agent._mode_d(obs, mask)
+    forced = agent._dist_d(agent.actor_d, obs, mask, target).mode()
+    net = cast(ServerContextNet, agent.context_d)
+    context = MaskedCategorical(net(obs, target).view(-1, agent.k, agent.s), mask).mode()
+    decided = agent._best_by_context(obs, mask, mode, width)
+    return [float(((x == target) & used).sum() / used.sum().clamp(min=1))
+            for x in (mode, forced, context, decided)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,15 +92,22 @@ def main(argv: list[str] | None = None) -> None:
         if value < 1:
             raise SystemExit(f"{name}={value} must be at least 1")
     torch.set_num_threads(1)
-    costs = []
+    costs, shares = [], []
     for run in args.runs:
         agent, scenario = load_trained_agent(run)
         if not isinstance(agent, AdSac) or agent.cfg.discrete_actor != "autoregressive":
             raise SystemExit(f"{run}: not an AD-SAC run with the autoregressive discrete actor")
+        obs, mask, target, used, held = stored_targets(run)
         fitted = "its own context network"
         if not agent.cfg.decision_beam:
-            n = fit_context(agent, run, args.steps)
-            fitted = f"a context network fitted afterwards ({args.steps} steps, {n} stored)"
+            fit = ~held
+            fit_context(agent, obs[fit], mask[fit],
+                        torch.stack([target[fit], used[fit]], -1).float(), args.steps)
+            fitted = (f"a context network fitted afterwards: {args.steps} steps on "
+                      f"{int(fit.sum())} of {obs.shape[0]} stored transitions")
+        agree = agreements(agent, obs[held], mask[held], target[held], used[held],
+                           args.widths[0])
+        shares.append(agree)
         seed = int(json.loads((run / "run.json").read_text())["seeds"]["eval"][0])
         base = agent.cfg
         row = []
@@ -95,9 +119,13 @@ def main(argv: list[str] | None = None) -> None:
         costs.append(row)
         print(f"{run}: mode {row[0]:.2f}, " + ", ".join(
             f"beam {w} {c:.2f}" for w, c in zip(args.widths, row[1:], strict=True))
-              + f" ({fitted})", flush=True)
-    c = np.array(costs)
+              + f" ({fitted}); held-out agreement with the targets: "
+              + ", ".join(f"{name} {100 * x:.1f} %" for name, x in zip(AGREEMENTS, agree,
+                                                                        strict=True)), flush=True)
+    c, a = np.array(costs), np.array(shares)
     print(f"\n{len(costs)} run(s), {args.episodes} evaluation episodes each; mean over runs:")
+    print(f"- held-out agreement with the targets (beam {args.widths[0]}): " + ", ".join(
+        f"{name} {100 * x:.1f} %" for name, x in zip(AGREEMENTS, a.mean(0), strict=True)))
     print(f"- mode: {c[:, 0].mean():.2f}")
     for j, width in enumerate(args.widths, 1):
         d = c[:, j] - c[:, 0]

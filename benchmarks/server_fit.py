@@ -37,6 +37,21 @@ from satedge.experiments.evaluate import AgentPolicy, evaluate
 from satedge.experiments.train import load_trained_agent
 
 
+def stored_targets(run: Path) -> tuple[torch.Tensor, ...]:
+    """A run's stored transitions with server targets: observations [N, obs], masks [N, K, S],
+    target servers [N, K], whether each IoTD has a task [N, K], and the held-out fifth [N] (by a
+    checksum of the observation, so that a transition and its unavailable-action copies fall on
+    the same side)."""
+    buf = load_checkpoint(run / "checkpoint.pt")["state"]["buffer"]
+    if "server_targets" not in buf:
+        raise SystemExit(f"{run}: its buffer stores no server targets")
+    raw = np.ascontiguousarray(np.asarray(buf["obs"], dtype=np.float32))
+    st = torch.as_tensor(np.asarray(buf["server_targets"]))
+    held = torch.as_tensor([zlib.crc32(row.tobytes()) % 5 == 0 for row in raw])
+    return (torch.as_tensor(raw), torch.as_tensor(np.asarray(buf["mask"]), dtype=torch.bool),
+            st[..., 0].long(), st[..., 1] > 0, held)
+
+
 def agreement(agent: AdSac, obs: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
               used: torch.Tensor) -> float:
     """Share of the used IoTDs whose mode server is the target."""
@@ -59,15 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         agent, scenario = load_trained_agent(run)
         if not isinstance(agent, AdSac):
             raise SystemExit(f"{run}: not an AD-SAC run ({type(agent).__name__})")
-        buf = load_checkpoint(run / "checkpoint.pt")["state"]["buffer"]
-        if "server_targets" not in buf:
-            raise SystemExit(f"{run}: its buffer stores no server targets")
-        obs = torch.as_tensor(np.asarray(buf["obs"]), dtype=torch.float32)
-        mask = torch.as_tensor(np.asarray(buf["mask"]), dtype=torch.bool)
-        st = torch.as_tensor(np.asarray(buf["server_targets"]))
-        target, used = st[..., 0].long(), st[..., 1] > 0
-        raw = np.ascontiguousarray(np.asarray(buf["obs"], dtype=np.float32))
-        held = torch.as_tensor([zlib.crc32(row.tobytes()) % 5 == 0 for row in raw])
+        obs, mask, target, used, held = stored_targets(run)
         fit = ~held
         idx_fit = torch.nonzero(fit).squeeze(-1)
         seed = int(json.loads((run / "run.json").read_text())["seeds"]["eval"][0])

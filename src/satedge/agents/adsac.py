@@ -126,6 +126,14 @@ Deliberate deviations from the paper (its equations were lost; SPEC reconstructs
   values): a value of each of the move search's fixed candidates per UAV (:class:`MoveValueNet`)
   regresses on the candidates' stored rewards, and the moves fit its best candidate instead of
   the one slot's best, so what a slot cannot predict is averaged before the move is chosen.
+- Decision beam (``decision_beam``, 0 = off by default; autoregressive actor with server
+  targets): a second network (:class:`ServerContextNet`) learns each IoTD's server target given
+  every other IoTD's target, and a deterministic action's servers are, of the actor's greedy
+  decoding and its beam search of this width (:meth:`AutoregressiveIotdActor.beam`), the
+  assignment most pseudo-likely under it. Greedy decoding of the autoregressive actor is not
+  its most probable joint assignment, and an IoTD placed early cannot see where the later ones
+  go; the second network sees them all. Its loss has its own parameters, so the rest of training
+  is unchanged, and exploration still samples the actor; only deterministic actions differ.
 """
 
 from __future__ import annotations
