@@ -11,23 +11,13 @@ from satedge.agents.adsac import AdSac, AdSacConfig, AutoregressiveIotdActor, lo
 from satedge.agents.common.distributions import MaskedCategorical, gumbel_noise
 from satedge.envs.encoding import IOTD_FEATURE, PER_IOTD, observation_size
 from satedge.sim.scenario import Scenario
+from tests.agents.ar_inputs import BLOCK, OBS, K, S, random_inputs
 from tests.agents.train_resume import check_resume_and_identity
-
-K, S, BLOCK, GLOBAL = 4, 3, 13, 9
-OBS = K * BLOCK + GLOBAL
 
 
 def _actor(seed: int = 0) -> AutoregressiveIotdActor:
     torch.manual_seed(seed)
     return AutoregressiveIotdActor(OBS, K, S, BLOCK, (16, 16))
-
-
-def _inputs(rows: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    obs = torch.rand(rows, OBS, generator=gen) * 2 - 1
-    mask = torch.rand(rows, K, S, generator=gen) < 0.7
-    mask[..., 0] = True
-    return obs, mask
 
 
 def _conditionals(net: AutoregressiveIotdActor, obs: torch.Tensor, mask: torch.Tensor,
@@ -37,7 +27,7 @@ def _conditionals(net: AutoregressiveIotdActor, obs: torch.Tensor, mask: torch.T
 
 def test_the_load_an_iotd_sees_is_that_of_the_iotds_placed_before_it() -> None:
     net = _actor()
-    obs, _ = _inputs(1)
+    obs, _ = random_inputs(1)
     per = obs[:, : K * BLOCK].view(1, K, BLOCK)
     per[0, :, IOTD_FEATURE["output_tokens"]] = torch.tensor([0.1, 0.9, -0.5, 0.9])
     order = [1, 3, 0, 2]  # longest output first, ties by index
@@ -56,7 +46,7 @@ def test_the_load_an_iotd_sees_is_that_of_the_iotds_placed_before_it() -> None:
 
 def test_decoding_follows_the_conditionals_of_what_it_decoded() -> None:
     net = _actor()
-    obs, mask = _inputs(6)
+    obs, mask = random_inputs(6)
     mode = net.decode(obs, mask)
     assert mask.gather(-1, mode.unsqueeze(-1)).all()
     assert torch.equal(_conditionals(net, obs, mask, mode).mode(), mode)
@@ -68,7 +58,7 @@ def test_decoding_follows_the_conditionals_of_what_it_decoded() -> None:
 
 def test_samples_have_the_joint_probabilities_of_the_conditionals() -> None:
     net = _actor(3)
-    obs, mask = _inputs(1, seed=4)
+    obs, mask = random_inputs(1, seed=4)
     n = 40_000
     draws = net.decode(obs.expand(n, -1), mask.expand(n, -1, -1),
                        gumbel_noise((n, K, S), torch.Generator().manual_seed(5)))
@@ -86,7 +76,7 @@ def test_samples_have_the_joint_probabilities_of_the_conditionals() -> None:
 
 def test_the_first_placed_iotd_ignores_the_others_and_later_ones_react() -> None:
     net = _actor()
-    obs, _ = _inputs(1)
+    obs, _ = random_inputs(1)
     per = obs[:, : K * BLOCK].view(1, K, BLOCK)
     per[0, :, IOTD_FEATURE["output_tokens"]] = torch.tensor([0.9, 0.5, 0.1, -0.3])  # order 0..3
     base = torch.tensor([[0, 0, 0, 0]])

@@ -22,19 +22,10 @@ from satedge.agents.common.buffers import ReplayBatch
 from satedge.agents.common.distributions import MaskedCategorical
 from satedge.envs.encoding import IOTD_FEATURE, PER_IOTD, observation_size
 from satedge.sim.scenario import Scenario
+from tests.agents.ar_inputs import BLOCK, OBS, K, S, random_inputs
 from tests.agents.train_resume import check_registered_as, check_resume_and_identity
 
-K, S, BLOCK, GLOBAL = 4, 3, 13, 9
-OBS = K * BLOCK + GLOBAL
 BEAM_ALGO = "adsac-exact-geo-ar-search-cond-pow-opt-cap-greedy-moves-beam"
-
-
-def _inputs(rows: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    obs = torch.rand(rows, OBS, generator=gen) * 2 - 1
-    mask = torch.rand(rows, K, S, generator=gen) < 0.7
-    mask[..., 0] = True
-    return obs, mask
 
 
 def _all_placements() -> torch.Tensor:
@@ -45,7 +36,7 @@ def _all_placements() -> torch.Tensor:
 def test_a_beam_as_wide_as_the_joint_set_ranks_every_placement_by_its_probability() -> None:
     torch.manual_seed(0)
     net = AutoregressiveIotdActor(OBS, K, S, BLOCK, (16, 16))
-    obs, mask = _inputs(2)
+    obs, mask = random_inputs(2)
     beams = net.beam(obs, mask, S**K)
     joint = _all_placements()
     for row in range(2):
@@ -65,7 +56,7 @@ def test_a_beam_as_wide_as_the_joint_set_ranks_every_placement_by_its_probabilit
 def test_a_narrow_beam_is_sorted_and_its_first_placements_are_allowed() -> None:
     torch.manual_seed(1)
     net = AutoregressiveIotdActor(OBS, K, S, BLOCK, (16, 16))
-    obs, mask = _inputs(5, seed=2)
+    obs, mask = random_inputs(5, seed=2)
     beams = net.beam(obs, mask, 4)
     assert beams.shape == (5, 4, K)
     with torch.no_grad():
@@ -78,7 +69,7 @@ def test_a_narrow_beam_is_sorted_and_its_first_placements_are_allowed() -> None:
 def test_the_context_net_sees_the_load_of_every_other_iotd_but_not_its_own() -> None:
     torch.manual_seed(0)
     net = ServerContextNet(OBS, K, S, BLOCK, (16, 16))
-    obs, _ = _inputs(1)
+    obs, _ = random_inputs(1)
     servers = torch.tensor([[2, 0, 1, 0]])
     seen: dict[str, torch.Tensor] = {}
     hook = net.net.register_forward_pre_hook(lambda _m, args: seen.update(x=args[0]))

@@ -1,13 +1,28 @@
-"""Load a benchmark script (``benchmarks/NAME.py``, not a package module) as a module."""
+"""Load a benchmark script (``benchmarks/NAME.py``, not a package module) as a module, and what
+the tests of the probes on trained runs share."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
 
+from satedge.sim.scenario import resolve
+
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
+TINY = resolve("small", ["episode_slots=10"])
+"""A tiny scenario for training runs to probe."""
+PROBE_RUN = {"learning_starts": 40, "eval_episodes": 1, "eval_every_episodes": 4,
+             "batch_size": 32, "mpo_samples": 4, "hidden": [32, 32], "buffer_size": 500}
+"""Fast settings for a run to probe."""
+
+
+def run_digest(run: Path) -> str:
+    """A digest of every file of a run directory, to check that a probe wrote nothing."""
+    return "".join(hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run.iterdir())
+                   if p.is_file())
 
 
 def load_script(name: str) -> ModuleType:
