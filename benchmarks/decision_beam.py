@@ -32,14 +32,14 @@ from typing import cast
 
 import numpy as np
 import torch
-from scipy import stats
 
+from against_greedy import _mean_ci  # sibling scripts
 from satedge.agents.adsac import AdSac, ServerContextNet
 from satedge.agents.common.buffers import ReplayBatch
 from satedge.agents.common.distributions import MaskedCategorical
 from satedge.experiments.evaluate import AgentPolicy, evaluate
 from satedge.experiments.train import load_trained_agent
-from server_fit import stored_targets  # a sibling script
+from server_fit import matching_share, stored_targets
 
 AGREEMENTS = ("mode", "teacher-forced", "context given the others", "decision")
 
@@ -75,8 +75,7 @@ def agreements(agent: AdSac, obs: torch.Tensor, mask: torch.Tensor, target: torc
     net = cast(ServerContextNet, agent.context_d)
     context = MaskedCategorical(net(obs, target).view(-1, agent.k, agent.s), mask).mode()
     decided = agent._best_by_context(obs, mask, mode, width)
-    return [float(((x == target) & used).sum() / used.sum().clamp(min=1))
-            for x in (mode, forced, context, decided)]
+    return [matching_share(x, target, used) for x in (mode, forced, context, decided)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -129,9 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"- mode: {c[:, 0].mean():.2f}")
     for j, width in enumerate(args.widths, 1):
         d = c[:, j] - c[:, 0]
-        half = (stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-                if len(d) > 1 else float("nan"))
-        print(f"- beam {width}: {c[:, j].mean():.2f}, change {d.mean():+.2f} +- {half:.2f} "
+        print(f"- beam {width}: {c[:, j].mean():.2f}, change {_mean_ci(list(d))} "
               f"(per run: {', '.join(f'{x:+.2f}' for x in d)})")
 
 

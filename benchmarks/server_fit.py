@@ -52,12 +52,16 @@ def stored_targets(run: Path) -> tuple[torch.Tensor, ...]:
             st[..., 0].long(), st[..., 1] > 0, held)
 
 
+def matching_share(picked: torch.Tensor, target: torch.Tensor, used: torch.Tensor) -> float:
+    """Share of the used IoTDs whose picked server [N, K] is the target."""
+    return float(((picked == target) & used).sum() / used.sum().clamp(min=1))
+
+
 def agreement(agent: AdSac, obs: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
               used: torch.Tensor) -> float:
     """Share of the used IoTDs whose mode server is the target."""
     with torch.no_grad():
-        mode = agent._mode_d(obs, mask)
-    return float(((mode == target) & used).sum() / used.sum().clamp(min=1))
+        return matching_share(agent._mode_d(obs, mask), target, used)
 
 
 def main(argv: list[str] | None = None) -> None:
