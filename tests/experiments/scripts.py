@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from satedge.sim.scenario import resolve
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
@@ -35,3 +37,14 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def probe(capsys: pytest.CaptureFixture[str], script: str, run: Path,
+          args: list[str]) -> tuple[str, str]:
+    """Run ``benchmarks/<script>.py`` on a trained run and check that it wrote nothing there;
+    its whole output and the line that names the run."""
+    before = run_digest(run)
+    load_script(script).main([str(run), *args])
+    out = capsys.readouterr().out
+    assert run_digest(run) == before  # a probe: the run directory is not written
+    return out, next(x for x in out.splitlines() if x.startswith(str(run)))
